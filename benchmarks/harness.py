@@ -1,0 +1,304 @@
+"""Shared timing helpers for the framework overhead benchmarks.
+
+Every script in ``benchmarks/frameworks/`` loads this module by path, and those scripts run under
+different interpreters (the project's venv for Pilothouse, ``benchmarks/.venv-others`` for the
+other frameworks), so this module must stay standard-library only and import no framework.
+
+Method, the same for every framework:
+
+* Timings are the median over batches of the per-call time (batch wall time / batch size), after a
+  warm-up that also picks the batch size. The garbage collector stays enabled, because the cyclic
+  garbage a framework leaves behind is part of what it costs a real application, but a full
+  collection runs before each measurement so one measurement does not pay for the previous one.
+* Retained memory is measured with ``tracemalloc``: bytes still allocated while ``count`` objects
+  are kept alive, divided by ``count``, after one untimed construction has filled any caches.
+* Import time is the median wall time of ``python -c "<statement>"`` minus the median wall time of
+  ``python -c "pass"`` with the same interpreter, both in fresh subprocesses after one untimed
+  run that warms the bytecode and OS file caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Environment that switches off telemetry, tracing exporters and first-run banners in every
+# framework measured here. The runner passes it to each subprocess, and each framework script
+# also applies it to itself before importing its framework, so a script run by hand is safe too.
+QUIET_ENV: dict[str, str] = {
+    "AGNO_TELEMETRY": "false",
+    "OPENAI_AGENTS_DISABLE_TRACING": "1",
+    "OPENAI_AGENTS_DONT_LOG_MODEL_DATA": "1",
+    "OPENAI_AGENTS_DONT_LOG_TOOL_DATA": "1",
+    "PYDANTIC_AI_NO_BANNER": "1",
+    "LOGFIRE_SEND_TO_LOGFIRE": "false",
+    "OTEL_SDK_DISABLED": "true",
+    "DO_NOT_TRACK": "1",
+    "PILOTHOUSE_TELEMETRY": "false",
+}
+
+TEXT_PROMPT = "Say hello."
+TOOL_PROMPT = "What is the weather in Paris?"
+TEXT_ANSWER = "Hello! How can I help?"
+TOOL_ANSWER = "It is sunny in Paris."
+TOOL_RESULT = "Sunny in Paris"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Iteration counts for one benchmark run; ``quick`` trades precision for speed."""
+
+    quick: bool
+    warmup_s: float
+    batch_s: float
+    batches: int
+    memory_count: int
+    concurrency: int
+    concurrency_repeats: int
+    latency_s: float
+    import_repeats: int
+
+    @classmethod
+    def from_argv(cls, argv: list[str] | None = None) -> Settings:
+        """Build the settings from ``--quick`` on the command line."""
+        args = sys.argv[1:] if argv is None else argv
+        if "--quick" in args:
+            return cls(
+                quick=True,
+                warmup_s=0.03,
+                batch_s=0.005,
+                batches=5,
+                memory_count=200,
+                concurrency=200,
+                concurrency_repeats=1,
+                latency_s=0.05,
+                import_repeats=3,
+            )
+        return cls(
+            quick=False,
+            warmup_s=0.25,
+            batch_s=0.03,
+            batches=25,
+            memory_count=1000,
+            concurrency=1000,
+            concurrency_repeats=3,
+            latency_s=0.05,
+            import_repeats=7,
+        )
+
+
+def apply_quiet_env() -> None:
+    """Set the telemetry-off variables in this process, keeping any value already set."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+class NetworkAttemptError(OSError):
+    """Raised when benchmark code tries to open a connection outside this machine."""
+
+
+_network_attempts: list[str] = []
+
+
+def _is_local(address: Any) -> bool:
+    """Whether a socket address stays on this machine (Unix socket or loopback)."""
+    if isinstance(address, str | bytes):
+        return True  # AF_UNIX path
+    host = str(address[0]) if isinstance(address, tuple) and address else ""
+    return host in ("localhost", "::1", "") or host.startswith("127.")
+
+
+def block_network() -> None:
+    """Make every non-local connection or name lookup fail and record it.
+
+    The benchmarks use fake models only, so any outbound connection would be telemetry or a
+    provider client that should not exist; failing loudly and reporting it keeps the numbers
+    honest and guarantees the run sends nothing anywhere.
+    """
+    original_connect = socket.socket.connect
+    original_connect_ex = socket.socket.connect_ex
+    original_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if not _is_local(address):
+            _network_attempts.append(f"connect {address!r}")
+            raise NetworkAttemptError(f"benchmark blocked a connection to {address!r}")
+        original_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if not _is_local(address):
+            _network_attempts.append(f"connect_ex {address!r}")
+            raise NetworkAttemptError(f"benchmark blocked a connection to {address!r}")
+        return original_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        # A host of None asks for a local wildcard address (for binding), not a lookup.
+        if host is not None and not _is_local((host,)):
+            _network_attempts.append(f"getaddrinfo {host!r}")
+            raise NetworkAttemptError(f"benchmark blocked a name lookup of {host!r}")
+        return original_getaddrinfo(host, *args, **kwargs)
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = getaddrinfo
+
+
+def network_attempts() -> list[str]:
+    """The connections and lookups that ``block_network`` refused so far."""
+    return list(_network_attempts)
+
+
+def _summary(per_call_s: list[float], batch_size: int) -> dict[str, Any]:
+    """Median and spread, in microseconds per call, of per-batch measurements."""
+    ordered = sorted(per_call_s)
+    n = len(ordered)
+    return {
+        "median_us": statistics.median(ordered) * 1e6,
+        "min_us": ordered[0] * 1e6,
+        "p90_us": ordered[min(n - 1, int(n * 0.9))] * 1e6,
+        "batches": n,
+        "batch_size": batch_size,
+    }
+
+
+def _batch_size(calls: int, elapsed_s: float, batch_s: float) -> int:
+    """Calls per batch so that one batch lasts about ``batch_s``."""
+    per_call = elapsed_s / max(calls, 1)
+    return max(1, round(batch_s / per_call)) if per_call > 0 else 1000
+
+
+def time_sync(fn: Callable[[], object], settings: Settings) -> dict[str, Any]:
+    """Median time per call of ``fn`` over batches, after a warm-up that sizes the batches."""
+    gc.collect()
+    calls = 0
+    start = time.perf_counter()
+    # At least a few calls even for slow callables, so lazy imports and caches are filled.
+    while calls < 3 or time.perf_counter() - start < settings.warmup_s:
+        fn()
+        calls += 1
+    size = _batch_size(calls, time.perf_counter() - start, settings.batch_s)
+    per_call: list[float] = []
+    for _ in range(settings.batches):
+        t0 = time.perf_counter()
+        for _ in range(size):
+            fn()
+        per_call.append((time.perf_counter() - t0) / size)
+    return _summary(per_call, size)
+
+
+async def time_async(fn: Callable[[], Awaitable[object]], settings: Settings) -> dict[str, Any]:
+    """Like ``time_sync`` for a coroutine function, awaited in the running event loop."""
+    gc.collect()
+    calls = 0
+    start = time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < settings.warmup_s:
+        await fn()
+        calls += 1
+    size = _batch_size(calls, time.perf_counter() - start, settings.batch_s)
+    per_call: list[float] = []
+    for _ in range(settings.batches):
+        t0 = time.perf_counter()
+        for _ in range(size):
+            await fn()
+        per_call.append((time.perf_counter() - t0) / size)
+    return _summary(per_call, size)
+
+
+def memory_per_object_kib(factory: Callable[[], object], count: int) -> float:
+    """Retained KiB per object while ``count`` objects made by ``factory`` are alive."""
+    factory()  # fills import-time and first-use caches, which are not per-object cost
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [factory() for _ in range(count)]
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del kept
+    return (after - before) / count / 1024
+
+
+async def concurrency_ratio(
+    run_once: Callable[[], Awaitable[object]], n: int, repeats: int
+) -> dict[str, Any]:
+    """Wall time of ``n`` concurrent runs divided by the wall time of one run.
+
+    ``run_once`` must run one agent against a model that waits (asynchronously) for a fixed
+    latency, so the ideal ratio is 1.0: every run waits at the same time. The single-run time is
+    the median of several sequential runs; the concurrent time is the median of ``repeats``.
+    """
+    for _ in range(3):
+        await run_once()  # warm-up: lazy imports, caches, first-run paths
+    gc.collect()
+    singles = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        await run_once()
+        singles.append(time.perf_counter() - t0)
+    single = statistics.median(singles)
+    walls = []
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(run_once() for _ in range(n)))
+        walls.append(time.perf_counter() - t0)
+    wall = statistics.median(walls)
+    return {"ratio": wall / single, "single_ms": single * 1e3, "wall_ms": wall * 1e3, "n": n}
+
+
+def import_time_ms(statement: str, repeats: int, python: str | None = None) -> dict[str, Any]:
+    """Median wall time of ``statement`` in a fresh interpreter, minus bare interpreter startup."""
+    exe = python or sys.executable
+    env = {**os.environ, **QUIET_ENV}
+
+    def wall(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([exe, "-c", code], check=True, env=env, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    wall(statement)  # warms .pyc files and the OS file cache
+    wall("pass")
+    # Interleaved so that a slow period of the machine affects both series alike.
+    with_import, bare = [], []
+    for _ in range(repeats):
+        with_import.append(wall(statement))
+        bare.append(wall("pass"))
+    ms = (statistics.median(with_import) - statistics.median(bare)) * 1e3
+    return {"ms": ms, "statement": statement, "repeats": repeats}
+
+
+def run_async(coro: Awaitable[Any]) -> Any:
+    """Run a coroutine in a fresh event loop (one loop per measurement)."""
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def environment() -> dict[str, Any]:
+    """Interpreter facts recorded with each framework's results."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+    }
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Print one framework's results as a single JSON object on stdout."""
+    result.setdefault("network_attempts", network_attempts())
+    result.setdefault("env", environment())
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates benchmarks/.venv-others with the frameworks Pilothouse is compared with.
+# Idempotent: re-running reuses the venv and only installs what requirements.txt changed.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+VENV="$HERE/.venv-others"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+"$VENV/bin/python" - <<'PY'
+from importlib.metadata import version
+
+for name in ("agno", "pydantic-ai-slim", "openai-agents"):
+    print(f"{name}=={version(name)}")
+PY
+echo "ready: $VENV/bin/python"

@@ -1,0 +1,477 @@
+"""`Agent`: the configuration of an agent, and the methods that run it."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from typing import Any, Literal, overload
+from uuid import uuid4
+
+from pilothouse.agent.validation import check_type, reject_unknown
+from pilothouse.models.base import Model
+from pilothouse.models.message import Message
+from pilothouse.run import bridge, recent, registry
+from pilothouse.run.events import BaseRunEvent, RunOutputEvent
+from pilothouse.run.loop import RunPlan, run_events
+from pilothouse.run.output import RunInput, RunOutput
+from pilothouse.run.run_context import RunContext
+from pilothouse.tools import validate_tools
+
+__all__ = ["Agent"]
+
+logger = logging.getLogger("pilothouse")
+
+_RUN_OPTIONS = (
+    "stream",
+    "stream_events",
+    "user_id",
+    "session_id",
+    "session_state",
+    "dependencies",
+    "metadata",
+    "retries",
+    "add_dependencies_to_context",
+    "add_session_state_to_context",
+    "debug_mode",
+)
+_id_lock = threading.Lock()
+
+
+class Agent:
+    """An LLM agent: a model, tools and instructions.
+
+    An Agent is configuration only. Constructing one stores its arguments and nothing else;
+    running it never writes to it, so one Agent can serve any number of concurrent runs for
+    different users and sessions.
+
+    Args:
+        model: A `Model`, or a string such as ``"openai:gpt-5-mini"``,
+            ``"anthropic:claude-sonnet-4-5"`` or ``"local"``. Defaults to the embedded local
+            model.
+        name: A readable name, shown in events and outputs.
+        id: A stable id; derived from a random UUID when not given.
+        description: A short description, the first line of the system message.
+        instructions: A str, a list of str, or a callable returning either (it may take
+            ``agent`` and/or ``run_context``). ``{name}`` placeholders are filled from the
+            run's dependencies and session state.
+        markdown: Ask the model to format answers in markdown.
+        additional_context: Extra text appended to the system message.
+        expected_output: A description of the answer wanted.
+        system_message: Replaces the built system message entirely (str, callable, Message).
+        tools: Functions, `Function` objects (``@tool``) and `Toolkit` objects.
+        tool_call_limit: The most tool calls one run may make.
+        tool_choice: ``"auto"``, ``"none"``, ``"required"`` or a tool name (applies to the first
+            model call of a run; later calls are ``"auto"``).
+        session_id, user_id: Defaults for runs that do not give their own.
+        session_state: The default session state; each run works on its own copy.
+        add_session_state_to_context: Show the session state to the model.
+        dependencies: Values, or callables resolved on every run, available to tools
+            (``dependencies`` / ``run_context`` parameters) and instructions.
+        add_dependencies_to_context: Show the resolved dependencies to the model.
+        metadata: Recorded on every run's output.
+        input_schema: A pydantic model that dict or model input must validate against.
+        retries: How often a failing model call (connection error, timeout, 429, 5xx) is
+            retried.
+        delay_between_retries: Seconds to wait before a retry.
+        exponential_backoff: Double the delay after every retry.
+        debug_mode: Log each run's messages at DEBUG level to the terminal.
+    """
+
+    __slots__ = (
+        "_id",
+        "add_dependencies_to_context",
+        "add_session_state_to_context",
+        "additional_context",
+        "debug_mode",
+        "delay_between_retries",
+        "dependencies",
+        "description",
+        "expected_output",
+        "exponential_backoff",
+        "input_schema",
+        "instructions",
+        "markdown",
+        "metadata",
+        "model",
+        "name",
+        "retries",
+        "session_id",
+        "session_state",
+        "system_message",
+        "tool_call_limit",
+        "tool_choice",
+        "tools",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        model: Model | str | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        description: str | None = None,
+        instructions: str | Sequence[str] | Callable[..., Any] | None = None,
+        markdown: bool = False,
+        additional_context: str | None = None,
+        expected_output: str | None = None,
+        system_message: str | Message | Callable[..., Any] | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_call_limit: int | None = None,
+        tool_choice: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        add_session_state_to_context: bool = False,
+        dependencies: dict[str, Any] | None = None,
+        add_dependencies_to_context: bool = False,
+        metadata: dict[str, Any] | None = None,
+        input_schema: type[Any] | None = None,
+        retries: int = 0,
+        delay_between_retries: float = 1.0,
+        exponential_backoff: bool = False,
+        debug_mode: bool = False,
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            reject_unknown("Agent()", unknown, _AGENT_PARAMETERS)
+        if model is not None and not isinstance(model, Model):
+            if not isinstance(model, str):
+                raise TypeError(
+                    "Agent(): model must be a Model object (e.g. OpenAIChat(id='gpt-5-mini')) or a "
+                    f"string like 'openai:gpt-5-mini', not {type(model).__name__}."
+                )
+            from pilothouse.models.registry import model_from_string
+
+            model = model_from_string(model)
+        if tools is not None:
+            validate_tools(tools)
+        if type(retries) is not int or retries < 0:
+            raise ValueError(f"Agent(): retries must be a whole number >= 0, not {retries!r}.")
+        if tool_call_limit is not None and (type(tool_call_limit) is not int or tool_call_limit < 0):
+            raise ValueError(
+                f"Agent(): tool_call_limit must be a whole number >= 0, not {tool_call_limit!r}."
+            )
+        if session_state is not None or dependencies is not None or metadata is not None:
+            check_type("Agent()", "session_state", session_state, dict, "a dict")
+            check_type("Agent()", "dependencies", dependencies, dict, "a dict")
+            check_type("Agent()", "metadata", metadata, dict, "a dict")
+        if tool_choice is not None and not isinstance(tool_choice, str):
+            raise TypeError(
+                "Agent(): tool_choice must be 'auto', 'none', 'required' or a tool name."
+            )
+        self.model = model
+        self.name = name
+        self._id = id
+        self.description = description
+        self.instructions = instructions
+        self.markdown = markdown
+        self.additional_context = additional_context
+        self.expected_output = expected_output
+        self.system_message = system_message
+        self.tools = tools
+        self.tool_call_limit = tool_call_limit
+        self.tool_choice = tool_choice
+        self.session_id = session_id
+        self.user_id = user_id
+        self.session_state = session_state
+        self.add_session_state_to_context = add_session_state_to_context
+        self.dependencies = dependencies
+        self.add_dependencies_to_context = add_dependencies_to_context
+        self.metadata = metadata
+        self.input_schema = input_schema
+        self.retries = retries
+        self.delay_between_retries = delay_between_retries
+        self.exponential_backoff = exponential_backoff
+        self.debug_mode = debug_mode
+
+    @property
+    def id(self) -> str:
+        """The agent's id: the one given, or a random one fixed on first use."""
+        if self._id is None:
+            with _id_lock:
+                if self._id is None:
+                    self._id = str(uuid4())
+        return self._id
+
+    @id.setter
+    def id(self, value: str) -> None:
+        self._id = value
+
+    def __repr__(self) -> str:
+        model = self.model.id if isinstance(self.model, Model) else None
+        return f"Agent(name={self.name!r}, model={model!r})"
+
+    # ------------------------------------------------------------------ running
+
+    @overload
+    def run(
+        self, input: Any = None, *, stream: Literal[False] = False, **options: Any
+    ) -> RunOutput: ...
+
+    @overload
+    def run(
+        self, input: Any = None, *, stream: Literal[True], **options: Any
+    ) -> Iterator[RunOutputEvent]: ...
+
+    def run(
+        self, input: Any = None, *, stream: bool = False, **options: Any
+    ) -> RunOutput | Iterator[RunOutputEvent]:
+        """Run the agent on ``input`` and return its `RunOutput`.
+
+        With ``stream=True`` return an iterator of events instead: RunContent events as the
+        answer arrives, plus lifecycle events (RunStarted, ToolCallStarted/Completed,
+        RunCompleted, ...) with ``stream_events=True``. Works in plain scripts and inside a
+        running event loop (notebooks). A failing model or tool never raises here: the output
+        has status ``error`` and the message as content.
+
+        Keyword options: stream_events, user_id, session_id, session_state, dependencies,
+        metadata, retries, add_dependencies_to_context, add_session_state_to_context,
+        debug_mode.
+        """
+        plan = self._plan(input, stream, options, inline_sync=bridge.owns_loop())
+        if stream:
+            return bridge.iterate_sync(run_events(plan))  # type: ignore[arg-type]
+        return bridge.run_sync(_drain(plan))
+
+    @overload
+    def arun(
+        self, input: Any = None, *, stream: Literal[False] = False, **options: Any
+    ) -> Coroutine[Any, Any, RunOutput]: ...
+
+    @overload
+    def arun(
+        self, input: Any = None, *, stream: Literal[True], **options: Any
+    ) -> AsyncRunStream: ...
+
+    def arun(
+        self, input: Any = None, *, stream: bool = False, **options: Any
+    ) -> Coroutine[Any, Any, RunOutput] | AsyncRunStream:
+        """Run the agent asynchronously: ``await agent.arun(...)`` returns the `RunOutput`.
+
+        With ``stream=True`` return an async iterator of events, usable directly
+        (``async for event in agent.arun(..., stream=True)``) or after awaiting it
+        (``stream = await agent.arun(..., stream=True)``). Options as for `run`.
+        """
+        plan = self._plan(input, stream, options, inline_sync=False)
+        if stream:
+            return AsyncRunStream(plan)
+        return _drain(plan)
+
+    def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
+        """Cancel a run in flight: its current model or tool call is interrupted and it ends
+        with status ``cancelled`` and a RunCancelled event. Return False if no such run is
+        running."""
+        return registry.cancel(run_id, reason)
+
+    def get_last_run_output(self, session_id: str | None = None) -> RunOutput | None:
+        """Return this agent's latest finished run in this process (in ``session_id`` when
+        given, else in the agent's default session, else any)."""
+        return recent.last_run(self.id, session_id or self.session_id)
+
+    # ------------------------------------------------------------------ printing
+
+    def print_response(self, input: Any = None, *, stream: bool = False, **options: Any) -> None:
+        """Run the agent and render the answer in the terminal with rich (live while
+        streaming, tool calls shown). For development; use `run` in production."""
+        from pilothouse.utils.pprint import print_response
+
+        markdown = options.pop("markdown", self.markdown)
+        show_message = options.pop("show_message", True)
+        if stream:
+            options.setdefault("stream_events", True)
+        result = self.run(input, stream=stream, **options)  # type: ignore[call-overload]
+        print_response(result, input=input if show_message else None, markdown=markdown)
+
+    async def aprint_response(
+        self, input: Any = None, *, stream: bool = False, **options: Any
+    ) -> None:
+        """Async `print_response`."""
+        from pilothouse.utils.pprint import aprint_response
+
+        markdown = options.pop("markdown", self.markdown)
+        show_message = options.pop("show_message", True)
+        if stream:
+            options.setdefault("stream_events", True)
+            result: Any = self.arun(input, stream=True, **options)
+        else:
+            result = await self.arun(input, **options)
+        await aprint_response(result, input=input if show_message else None, markdown=markdown)
+
+    # ------------------------------------------------------------------ internals
+
+    def _plan(
+        self, input: Any, stream: bool, options: dict[str, Any], *, inline_sync: bool
+    ) -> RunPlan:
+        """Check the run's arguments and fix everything the run needs, without touching self."""
+        if options:
+            unknown = {k: v for k, v in options.items() if k not in _RUN_OPTIONS}
+            if unknown:
+                reject_unknown("run()", unknown, ("input", *_RUN_OPTIONS))
+        if type(stream) is not bool:
+            raise TypeError(f"run(): stream must be True or False, not {stream!r}.")
+        get = options.get
+        stream_events = get("stream_events", False)
+        if type(stream_events) is not bool:
+            raise TypeError(f"run(): stream_events must be True or False, not {stream_events!r}.")
+        user_id = get("user_id") or self.user_id
+        session_id = get("session_id") or self.session_id
+        check_type("run()", "user_id", user_id, str, "a str")
+        check_type("run()", "session_id", session_id, str, "a str")
+        retries = get("retries")
+        if retries is None:
+            retries = self.retries
+        elif type(retries) is not int or retries < 0:
+            raise ValueError(f"run(): retries must be a whole number >= 0, not {retries!r}.")
+
+        session_state = self.session_state
+        run_state = get("session_state")
+        if run_state is not None or session_state:
+            check_type("run()", "session_state", run_state, dict, "a dict")
+            # Each run works on its own copy: the agent's default must never change.
+            session_state = copy.deepcopy(session_state) if session_state else {}
+            if run_state:
+                session_state.update(run_state)
+        else:
+            session_state = {}
+
+        dependencies = self.dependencies
+        run_deps = get("dependencies")
+        if run_deps is not None:
+            check_type("run()", "dependencies", run_deps, dict, "a dict")
+            dependencies = {**(dependencies or {}), **run_deps}
+        metadata = self.metadata
+        run_meta = get("metadata")
+        if run_meta is not None:
+            check_type("run()", "metadata", run_meta, dict, "a dict")
+            metadata = {**(metadata or {}), **run_meta}
+
+        if self.input_schema is not None:
+            input = _validate_input(self.input_schema, input)
+        elif input is None:
+            raise TypeError("run(): give the input to answer, e.g. agent.run('Tell me a joke').")
+
+        model = self.model if self.model is not None else _default_model()
+        run_id = str(uuid4())
+        if session_id is None:
+            session_id = str(uuid4())
+        add_deps = get("add_dependencies_to_context")
+        add_state = get("add_session_state_to_context")
+        if get("debug_mode") or self.debug_mode:
+            from pilothouse.utils.log import enable_debug_logging
+
+            enable_debug_logging()
+        return RunPlan(
+            agent=self,
+            model=model,
+            context=RunContext(
+                run_id=run_id,
+                session_id=session_id,
+                user_id=user_id,
+                session_state=session_state,
+                metadata=metadata,
+            ),
+            output=RunOutput(
+                run_id=run_id,
+                agent_id=self.id,
+                agent_name=self.name,
+                session_id=session_id,
+                user_id=user_id,
+                input=RunInput(input_content=input),
+                model=model.id,
+                model_provider=model.provider,
+                metadata=metadata,
+            ),
+            input=input,
+            dependencies=dependencies,
+            stream=stream,
+            stream_events=stream_events,
+            retries=retries,
+            delay_between_retries=self.delay_between_retries,
+            exponential_backoff=self.exponential_backoff,
+            tool_choice=self.tool_choice,
+            tool_call_limit=self.tool_call_limit,
+            add_dependencies_to_context=self.add_dependencies_to_context
+            if add_deps is None
+            else add_deps,
+            add_session_state_to_context=self.add_session_state_to_context
+            if add_state is None
+            else add_state,
+            inline_sync_tools=inline_sync,
+        )
+
+
+_AGENT_PARAMETERS = tuple(
+    name for name in Agent.__init__.__code__.co_varnames[1 : Agent.__init__.__code__.co_kwonlyargcount + 1]
+)
+
+
+def _default_model() -> Model:
+    from pilothouse.models.registry import default_model
+
+    return default_model()
+
+
+def _validate_input(schema: type[Any], value: Any) -> Any:
+    """Validate dict or model input against the agent's input schema."""
+    if isinstance(value, schema):
+        return value
+    if isinstance(value, dict):
+        from pydantic import ValidationError
+
+        try:
+            return schema.model_validate(value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(f"run(): input does not match {schema.__name__}: {problems}") from exc
+    raise TypeError(
+        f"run(): this agent takes {schema.__name__} input (an instance or a dict), "
+        f"not {type(value).__name__}."
+    )
+
+
+async def _drain(plan: RunPlan) -> RunOutput:
+    async for _ in run_events(plan):
+        pass
+    return plan.output
+
+
+class AsyncRunStream:
+    """The events of a streaming async run.
+
+    Iterate it with ``async for``; awaiting it first returns the same stream, so both
+    ``async for e in agent.arun(..., stream=True)`` and
+    ``stream = await agent.arun(..., stream=True)`` work. ``output`` is the run's
+    `RunOutput`, complete once the stream is exhausted.
+    """
+
+    __slots__ = ("_events", "output")
+
+    def __init__(self, plan: RunPlan) -> None:
+        self.output = plan.output
+        self._events = run_events(plan)
+
+    def __aiter__(self) -> AsyncRunStream:
+        return self
+
+    async def __anext__(self) -> RunOutputEvent:
+        return await self._events.__anext__()  # type: ignore[return-value]
+
+    async def aclose(self) -> None:
+        """Stop the run early; it is recorded as cancelled."""
+        await self._events.aclose()
+
+    def __await__(self) -> Any:
+        async def itself() -> AsyncRunStream:
+            return self
+
+        return itself().__await__()
+
+    @property
+    def run_id(self) -> str:
+        """The id of the run being streamed."""
+        return self.output.run_id

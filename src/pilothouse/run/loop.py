@@ -1,0 +1,395 @@
+"""THE run loop: one async generator of events per run.
+
+Every way of running an agent — `run()`, `run(stream=True)`, `arun()`, `arun(stream=True)` —
+drives this generator; the non-streaming modes simply drain it. It builds the context, calls the
+model (retrying provider failures), runs the tool calls the model asks for, and loops until the
+final answer. It always ends in exactly one terminal state (completed, cancelled, error) and
+never raises for a failing model or tool: errors are data on the `RunOutput`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pilothouse.exceptions import ModelProviderError, ToolArgumentsError
+from pilothouse.models.base import Model, ModelRequest, ResponseAssembler
+from pilothouse.models.message import Message, ToolCall
+from pilothouse.run import events as ev
+from pilothouse.run import recent, registry
+from pilothouse.run.context import (
+    build_system_message,
+    build_user_messages,
+    resolve_dependencies,
+)
+from pilothouse.run.metrics import Metrics
+from pilothouse.run.output import RunOutput, RunStatus, ToolExecution
+from pilothouse.run.run_context import RunContext
+from pilothouse.tools import Function, resolve_tools
+
+if TYPE_CHECKING:
+    from pilothouse.agent.agent import Agent
+
+__all__ = ["RunPlan", "run_events"]
+
+logger = logging.getLogger("pilothouse")
+_perf = time.perf_counter
+_sleep = asyncio.sleep  # looked up per call, so tests can record the backoff
+
+
+@dataclass(slots=True, eq=False)
+class RunPlan:
+    """Everything one run needs, fixed before it starts. Lives only as long as the run."""
+
+    agent: Agent
+    model: Model
+    context: RunContext
+    output: RunOutput
+    input: Any
+    dependencies: dict[str, Any] | None = None
+    stream: bool = False
+    stream_events: bool = False
+    retries: int = 0
+    delay_between_retries: float = 1.0
+    exponential_backoff: bool = False
+    tool_choice: str | None = None
+    tool_call_limit: int | None = None
+    add_dependencies_to_context: bool = False
+    add_session_state_to_context: bool = False
+    # Sync tools may run on the loop's own thread when the loop belongs to this run alone.
+    inline_sync_tools: bool = False
+    extra_injected: dict[str, Any] = field(default_factory=dict)
+
+
+class _CancelledByUser(Exception):
+    """Raised inside the loop when `cancel_run` was asked for between two awaits."""
+
+
+def _event_ids(out: RunOutput) -> dict[str, Any]:
+    return {
+        "run_id": out.run_id,
+        "session_id": out.session_id,
+        "agent_id": out.agent_id,
+        "agent_name": out.agent_name,
+    }
+
+
+async def run_events(plan: RunPlan) -> AsyncIterator[ev.BaseRunEvent]:
+    """Run one agent run, yielding its events.
+
+    Only the events the plan asks for are built: RunContent when streaming, lifecycle events
+    with ``stream_events``, and the terminal error/cancel events whenever streaming.
+    """
+    out = plan.output
+    ctx = plan.context
+    agent = plan.agent
+    model = plan.model
+    ids = _event_ids(out)
+    handle = registry.RunHandle(asyncio.get_running_loop())
+    registry.register(out.run_id, handle)
+    started = _perf()
+    stream = plan.stream
+    stream_events = plan.stream_events
+    out.status = RunStatus.running
+    try:
+        if stream_events:
+            yield ev.RunStartedEvent(**ids, model=model.id, model_provider=model.provider)
+
+        if plan.dependencies:
+            ctx.dependencies = await resolve_dependencies(plan.dependencies, agent, ctx)
+        messages: list[Message] = []
+        system = build_system_message(
+            agent,
+            ctx,
+            add_dependencies=plan.add_dependencies_to_context,
+            add_session_state=plan.add_session_state_to_context,
+        )
+        if system is not None:
+            messages.append(system)
+        messages.extend(build_user_messages(plan.input))
+        out.messages = messages
+
+        functions = resolve_tools(agent.tools) if agent.tools else []
+        by_name = {f.name: f for f in functions}
+        request = ModelRequest(
+            tools=[f.definition for f in functions],
+            tool_choice=plan.tool_choice if functions else None,
+        )
+        calls_made = 0
+
+        while True:
+            if handle.cancel_requested:
+                raise _CancelledByUser
+            # ---- one model call, retried while nothing has streamed yet ----
+            attempt = 0
+            while True:
+                assembler = ResponseAssembler()
+                sent = _perf()
+                first_token: float | None = None
+                try:
+                    iterator = model.stream(messages, request).__aiter__()
+                    while True:
+                        handle.waiting_task = asyncio.current_task()
+                        try:
+                            delta = await iterator.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        finally:
+                            handle.waiting_task = None
+                        if handle.cancel_requested:
+                            raise _CancelledByUser
+                        if first_token is None and (
+                            delta.content or delta.tool_calls or delta.reasoning
+                        ):
+                            first_token = _perf()
+                        assembler.add(delta)
+                        if stream and (delta.content or delta.reasoning):
+                            yield ev.RunContentEvent(
+                                **ids, content=delta.content, reasoning_content=delta.reasoning
+                            )
+                    break
+                except (asyncio.CancelledError, _CancelledByUser, GeneratorExit):
+                    raise
+                except Exception as exc:
+                    error = _as_provider_error(exc, model)
+                    if first_token is not None or not error.retryable or attempt >= plan.retries:
+                        raise error from exc
+                    delay = _backoff(plan, attempt, error)
+                    logger.warning(
+                        "model call failed (%s); retry %d of %d in %.2fs",
+                        error,
+                        attempt + 1,
+                        plan.retries,
+                        delay,
+                    )
+                    attempt += 1
+                    handle.waiting_task = asyncio.current_task()
+                    try:
+                        await _sleep(delay)
+                    finally:
+                        handle.waiting_task = None
+
+            response = assembler.response()
+            call_metrics = Metrics.from_usage(
+                response.usage,
+                time_to_first_token=None if first_token is None else first_token - sent,
+                duration=_perf() - sent,
+                cost=model.price(response.usage) if response.usage else None,
+            )
+            out.metrics.add_call(call_metrics)
+            assistant = Message(
+                role="assistant",
+                content=response.content or None,
+                tool_calls=response.tool_calls or None,
+                reasoning_content=response.reasoning,
+                metrics=call_metrics,
+            )
+            messages.append(assistant)
+
+            if not response.tool_calls:
+                out.content = response.content
+                out.reasoning_content = response.reasoning
+                break
+
+            # ---- tool calls ----
+            if request.tool_choice not in (None, "auto", "none"):
+                # A forced tool choice applies to the first call only; keeping it would make
+                # the model call tools forever.
+                request.tool_choice = "auto"
+            executions = [_new_execution(call, by_name) for call in response.tool_calls]
+            allowed = len(executions)
+            if plan.tool_call_limit is not None:
+                allowed = max(0, min(allowed, plan.tool_call_limit - calls_made))
+            if stream_events:
+                for execution in executions[:allowed]:
+                    yield ev.ToolCallStartedEvent(**ids, tool=execution)
+            handle.waiting_task = asyncio.current_task()
+            try:
+                await _execute_all(
+                    response.tool_calls[:allowed], executions[:allowed], by_name, plan
+                )
+            finally:
+                handle.waiting_task = None
+            if handle.cancel_requested:
+                raise _CancelledByUser
+            for execution in executions[allowed:]:
+                execution.result = (
+                    f"Not run: the tool call limit of {plan.tool_call_limit} for this run "
+                    "was reached. Answer with what you have."
+                )
+                execution.tool_call_error = True
+            calls_made += allowed
+            if plan.tool_call_limit is not None and calls_made >= plan.tool_call_limit:
+                request.tool_choice = "none"
+            out.tools.extend(executions)
+            for call, execution in zip(response.tool_calls, executions, strict=True):
+                messages.append(
+                    Message(
+                        role="tool",
+                        content=execution.result
+                        if isinstance(execution.result, str)
+                        else _format(by_name.get(call.name), execution.result),
+                        tool_call_id=call.id,
+                        name=call.name,
+                        tool_call_error=execution.tool_call_error,
+                    )
+                )
+            if stream_events:
+                for execution in executions[:allowed]:
+                    yield ev.ToolCallCompletedEvent(**ids, tool=execution, content=execution.result)
+            if any(e.stop_after_tool_call and not e.tool_call_error for e in executions):
+                out.content = "\n".join(_format(by_name.get(e.tool_name), e.result) for e in executions)
+                break
+
+        out.status = RunStatus.completed
+        out.session_state = ctx.session_state
+        out.metrics.duration = _perf() - started
+        if stream_events:
+            if stream:
+                yield ev.RunContentCompletedEvent(**ids)
+            yield ev.RunCompletedEvent(
+                **ids,
+                content=out.content,
+                content_type=out.content_type,
+                reasoning_content=out.reasoning_content,
+                metrics=out.metrics,
+                session_state=out.session_state,
+            )
+    except _CancelledByUser:
+        _finish_cancelled(out, handle.reason, started)
+        if stream:
+            yield ev.RunCancelledEvent(**ids, reason=out.content)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if handle.cancel_requested and task is not None and task.uncancel() == 0:
+            _finish_cancelled(out, handle.reason, started)
+            if stream:
+                yield ev.RunCancelledEvent(**ids, reason=out.content)
+        else:
+            # Cancelled from outside (a timeout, a shutdown): record it, then let it through.
+            _finish_cancelled(out, "the task running this run was cancelled", started)
+            raise
+    except GeneratorExit:
+        # The consumer stopped iterating the stream before the end.
+        if out.status is RunStatus.running:
+            _finish_cancelled(out, "the stream was closed before the run ended", started)
+        raise
+    except Exception as exc:
+        out.status = RunStatus.error
+        out.content = str(exc) or type(exc).__name__
+        out.metrics.duration = _perf() - started
+        logger.error("run %s failed: %s", out.run_id, out.content, exc_info=not _expected(exc))
+        if stream:
+            yield ev.RunErrorEvent(**ids, content=out.content, error_type=type(exc).__name__)
+    finally:
+        registry.unregister(out.run_id)
+        recent.remember(out)
+
+
+def _expected(exc: BaseException) -> bool:
+    return isinstance(exc, ModelProviderError)
+
+
+def _finish_cancelled(out: RunOutput, reason: str | None, started: float) -> None:
+    out.status = RunStatus.cancelled
+    out.content = reason or "the run was cancelled"
+    out.metrics.duration = _perf() - started
+
+
+def _backoff(plan: RunPlan, attempt: int, error: ModelProviderError) -> float:
+    delay = plan.delay_between_retries
+    if plan.exponential_backoff:
+        delay *= 2**attempt
+    if error.retry_after is not None:
+        delay = max(delay, error.retry_after)
+    return delay
+
+
+def _as_provider_error(exc: Exception, model: Model) -> ModelProviderError:
+    if isinstance(exc, ModelProviderError):
+        return exc
+    # Anything else a model raises is a bug or a bad request: not worth retrying.
+    return ModelProviderError(
+        f"{type(exc).__name__}: {exc}", retryable=False, model_name=model.name, model_id=model.id
+    )
+
+
+def _new_execution(call: ToolCall, by_name: dict[str, Function]) -> ToolExecution:
+    function = by_name.get(call.name)
+    try:
+        args = call.parsed_arguments()
+    except ValueError:
+        args = {"_raw": call.arguments}
+    return ToolExecution(
+        tool_name=call.name,
+        tool_args=args,
+        tool_call_id=call.id,
+        stop_after_tool_call=function.stop_after_tool_call if function else False,
+    )
+
+
+def _format(function: Function | None, result: Any) -> str:
+    if function is None:
+        return result if isinstance(result, str) else json.dumps(result, default=str)
+    return function.format_result(result)
+
+
+async def _execute_all(
+    calls: Sequence[ToolCall],
+    executions: Sequence[ToolExecution],
+    by_name: dict[str, Function],
+    plan: RunPlan,
+) -> None:
+    """Run the tool calls of one model response; several run concurrently."""
+    if len(calls) == 1:
+        await _execute(calls[0], executions[0], by_name, plan)
+        return
+    # Several calls: threads for sync tools, so that they overlap.
+    await asyncio.gather(
+        *(_execute(c, e, by_name, plan, inline_ok=False) for c, e in zip(calls, executions, strict=True))
+    )
+
+
+async def _execute(
+    call: ToolCall,
+    execution: ToolExecution,
+    by_name: dict[str, Function],
+    plan: RunPlan,
+    *,
+    inline_ok: bool = True,
+) -> None:
+    """Run one tool call, recording its result or its error on the execution."""
+    started = _perf()
+    function = by_name.get(call.name)
+    try:
+        if function is None:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise ToolArgumentsError(f"Unknown tool {call.name!r}. Available tools: {known}.")
+        arguments = function.prepare(call.arguments)
+        ctx = plan.context
+        injected = {
+            "agent": plan.agent,
+            "run_context": ctx,
+            "session_state": ctx.session_state,
+            "dependencies": ctx.dependencies,
+            **plan.extra_injected,
+        }
+        result = await function.acall(
+            arguments, injected, inline_sync=inline_ok and plan.inline_sync_tools
+        )
+        execution.result = function.format_result(result)
+    except ToolArgumentsError as exc:
+        execution.result = f"Invalid arguments for {call.name}: {exc}"
+        execution.tool_call_error = True
+    except Exception as exc:
+        logger.info("tool %s raised %s: %s", call.name, type(exc).__name__, exc)
+        execution.result = f"Error from {call.name}: {type(exc).__name__}: {exc}"
+        execution.tool_call_error = True
+    execution.metrics = Metrics(duration=_perf() - started)
+
+

@@ -1,0 +1,334 @@
+"""`Function`: one Python callable offered to a model as a tool."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+import re
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, Unpack
+
+from pydantic import BaseModel
+
+from pilothouse.models.base import ToolDefinition
+from pilothouse.tools.arguments import parse_arguments, validate_arguments
+from pilothouse.tools.cache import ResultCache
+from pilothouse.tools.options import ToolOptions, check_option_names
+from pilothouse.tools.result import collect_async, collect_sync, format_result
+from pilothouse.tools.spec import ToolSpec, get_spec
+
+__all__ = ["Function", "callable_name", "check_callable", "tool_name_of"]
+
+# What OpenAI and Anthropic both accept as a tool name.
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_RESULT_CACHE_SIZE = 256
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """Return the tool name a callable gets by default: its ``__name__``.
+
+    Partials use the wrapped function's name, callable instances their class name.
+    """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    name = getattr(fn, "__name__", None)
+    return name if isinstance(name, str) else type(fn).__name__
+
+
+def tool_name_of(entry: Callable[..., Any]) -> str:
+    """Return the name the tool made of ``entry`` will have, without building anything."""
+    if isinstance(entry, Function):
+        return entry.name
+    if isinstance(entry, types.MethodType) and isinstance(entry.__func__, Function):
+        return entry.__func__.name
+    return callable_name(entry)
+
+
+class Function:
+    """One tool: a Python callable plus what a model needs to know to call it.
+
+    The name defaults to the callable's ``__name__`` and the description to its docstring
+    (the part before ``Args:`` and other sections). The parameter schema and its validator
+    are built from the signature on first use and cached per underlying function (see
+    `pilothouse.tools.spec`), so creating a `Function` is cheap.
+
+    Parameters named in `pilothouse.tools.INJECTED_PARAMETERS` (``agent``, ``run_context``...)
+    are not shown to the model; the run loop passes them to `acall`.
+
+    Attributes:
+        name: The tool name the model calls.
+        entrypoint: The callable run for a call.
+        requires_confirmation: The run pauses for a human to approve each call.
+        requires_user_input: The run pauses for a human to fill in arguments.
+        user_input_fields: The arguments the human fills in (None: all of them).
+        external_execution: The caller, not Pilothouse, runs the tool and sends the result.
+        stop_after_tool_call: The run ends after this tool has run.
+        show_result: The result is shown to the user as is.
+        cache_results: Results are cached in-process per arguments for ``cache_ttl`` seconds.
+        cache_ttl: Lifetime of cached results, in seconds.
+    """
+
+    def __init__(
+        self,
+        entrypoint: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        requires_confirmation: bool = False,
+        requires_user_input: bool = False,
+        user_input_fields: list[str] | None = None,
+        external_execution: bool = False,
+        stop_after_tool_call: bool = False,
+        show_result: bool = False,
+        cache_results: bool = False,
+        cache_ttl: float = 3600,
+    ) -> None:
+        check_callable(entrypoint)
+        self.entrypoint: Callable[..., Any] = entrypoint
+        self.name: str = name if name is not None else callable_name(entrypoint)
+        if not _NAME_RE.match(self.name):
+            raise ValueError(
+                f"invalid tool name {self.name!r}: use 1 to 64 letters, digits, '_' or '-' "
+                "(pass name=... to choose one)"
+            )
+        self._description = description
+        self.requires_confirmation = requires_confirmation
+        # Naming the fields a human fills in implies that the tool asks for them.
+        self.requires_user_input = requires_user_input or bool(user_input_fields)
+        self.user_input_fields = list(user_input_fields) if user_input_fields else None
+        self.external_execution = external_execution
+        self.stop_after_tool_call = stop_after_tool_call
+        self.show_result = show_result
+        if cache_ttl <= 0:
+            raise ValueError(f"cache_ttl must be positive, got {cache_ttl!r}")
+        self.cache_results = cache_results
+        self.cache_ttl = float(cache_ttl)
+        self._is_async = _is_async_callable(entrypoint)
+        self._spec: ToolSpec | None = None
+        self._definition: ToolDefinition | None = None
+        self._results: ResultCache | None = None
+
+    @classmethod
+    def from_callable(cls, fn: Callable[..., Any], **options: Unpack[ToolOptions]) -> Function:
+        """Make a tool of a function, bound method, callable object or existing `Function`.
+
+        Given a `Function`, returns it unchanged without options, or a copy with the options
+        changed. No schema work happens here; it happens once per underlying function, on
+        first use.
+
+        Raises:
+            TypeError: ``fn`` is not callable, or an option is unknown.
+            ValueError: The tool name is not valid for model APIs (e.g. a lambda's).
+        """
+        check_option_names(dict(options), "Function.from_callable")
+        if isinstance(fn, types.MethodType) and isinstance(fn.__func__, Function):
+            # `@classmethod` over `@tool`: bind the tool's function, keep its options.
+            fn = fn.__func__.__get__(fn.__self__)
+        if isinstance(fn, Function):
+            return fn._with(fn.entrypoint, **options) if options else fn
+        return cls(fn, **options)
+
+    def _options(self) -> ToolOptions:
+        return ToolOptions(
+            name=self.name,
+            description=self._description,
+            requires_confirmation=self.requires_confirmation,
+            requires_user_input=self.requires_user_input,
+            user_input_fields=self.user_input_fields,
+            external_execution=self.external_execution,
+            stop_after_tool_call=self.stop_after_tool_call,
+            show_result=self.show_result,
+            cache_results=self.cache_results,
+            cache_ttl=self.cache_ttl,
+        )
+
+    def _with(self, entrypoint: Callable[..., Any], **overrides: Unpack[ToolOptions]) -> Function:
+        options = self._options()
+        options.update(overrides)
+        return type(self)(entrypoint, **options)
+
+    @property
+    def spec(self) -> ToolSpec:
+        """The cached parameter spec of the entrypoint (built on first access)."""
+        if self._spec is None:
+            self._spec = get_spec(self.entrypoint)
+        return self._spec
+
+    @property
+    def description(self) -> str | None:
+        """The description given, else the docstring's description part, else None."""
+        if self._description is not None:
+            return self._description
+        return self.spec.description
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        self._description = value
+        self._definition = None
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema of the parameters the model fills in.
+
+        The dict is shared by every `Function` of the same underlying function: do not mutate.
+        """
+        return self.spec.schema
+
+    @property
+    def injected(self) -> frozenset[str]:
+        """The injected parameters (`INJECTED_PARAMETERS`) this tool declares."""
+        return self.spec.injected
+
+    @property
+    def definition(self) -> ToolDefinition:
+        """What the model is told about this tool."""
+        if self._definition is None or self._definition.name != self.name:
+            self._definition = ToolDefinition(self.name, self.description, self.parameters)
+        return self._definition
+
+    def prepare(self, arguments: Mapping[str, Any] | str | None) -> dict[str, Any]:
+        """Validate a model's arguments and return keyword arguments for the call.
+
+        ``arguments`` is a dict or a JSON object string (empty or None: no arguments). Values
+        are converted to the annotated types: ``"2024-05-01"`` becomes a `date`, a dict a
+        Pydantic model, ``"3"`` an int. Injected parameters are not included.
+
+        Raises:
+            ToolArgumentsError: Invalid JSON, unknown or missing parameters, wrong types; the
+                message names each failing parameter and is meant for the model.
+        """
+        return self.spec.kwargs_from(self._validate(arguments))
+
+    def _validate(self, arguments: Mapping[str, Any] | str | None) -> BaseModel:
+        return validate_arguments(self.name, self.spec, parse_arguments(self.name, arguments))
+
+    async def acall(
+        self,
+        arguments: Mapping[str, Any] | str | None,
+        injected: Mapping[str, Any] | None = None,
+        *,
+        inline_sync: bool = False,
+    ) -> Any:
+        """Validate the arguments, call the entrypoint and return its result.
+
+        The injected values this tool declares are taken from ``injected`` (None when missing).
+        Async functions are awaited; sync ones run in a worker thread so that they cannot
+        block the event loop, or directly on the loop with ``inline_sync=True`` (for tools
+        known to be quick). Generator and async generator tools are drained, and their items
+        formatted with `format_result` and joined into one string.
+
+        With ``cache_results`` the result is reused for calls with equal arguments (compared
+        as sorted JSON; injected values are not part of the key) within ``cache_ttl`` seconds.
+
+        Raises:
+            ToolArgumentsError: The arguments are invalid.
+            Exception: Whatever the tool raised, unchanged.
+        """
+        spec = self.spec
+        validated = self._validate(arguments)
+        kwargs = spec.kwargs_from(validated)
+        key: str | None = None
+        if self.cache_results:
+            key = json.dumps(
+                validated.model_dump(mode="json", by_alias=True), sort_keys=True, default=str
+            )
+            hit, cached = self._result_cache().get(key)
+            if hit:
+                return cached
+        for name in spec.injected:
+            kwargs[name] = injected.get(name) if injected is not None else None
+        args, kwargs = spec.call_args(kwargs)
+        result = await self._invoke(args, kwargs, inline_sync=inline_sync)
+        if key is not None:
+            self._result_cache().put(key, result)
+        return result
+
+    async def _invoke(self, args: list[Any], kwargs: dict[str, Any], *, inline_sync: bool) -> Any:
+        if self._is_async or inline_sync:
+            result = _call_and_drain(self.entrypoint, args, kwargs, self.format_result)
+        else:
+            result = await asyncio.to_thread(
+                _call_and_drain, self.entrypoint, args, kwargs, self.format_result
+            )
+        if inspect.isawaitable(result):
+            result = await result
+        if inspect.isasyncgen(result):
+            return await collect_async(result, self.format_result)
+        if inspect.isgenerator(result):
+            return collect_sync(result, self.format_result)
+        return result
+
+    def _result_cache(self) -> ResultCache:
+        if self._results is None or self._results.ttl != self.cache_ttl:
+            self._results = ResultCache(self.cache_ttl, _RESULT_CACHE_SIZE)
+        return self._results
+
+    def clear_cache(self) -> None:
+        """Forget the cached results of this tool."""
+        if self._results is not None:
+            self._results.clear()
+
+    def format_result(self, result: Any) -> str:
+        """Return the text the model sees for a result (see `pilothouse.tools.result`)."""
+        return format_result(result)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the entrypoint directly, so a decorated function stays a normal function."""
+        return self.entrypoint(*args, **kwargs)
+
+    def __get__(self, instance: object, owner: type | None = None) -> Function:
+        """Bind like a function does, so ``@tool`` works on methods in a class body.
+
+        ``instance.method`` is a new `Function` with the same options whose entrypoint is the
+        bound method; its schema is shared with every other instance's.
+        """
+        if instance is None:
+            return self
+        return self._with(types.MethodType(self.entrypoint, instance))
+
+    def __repr__(self) -> str:
+        return f"Function(name={self.name!r})"
+
+
+def check_callable(fn: object) -> None:
+    """Raise TypeError, saying what is accepted, unless ``fn`` can be made a tool."""
+    if isinstance(fn, staticmethod | classmethod):
+        raise TypeError(
+            f"cannot make a tool of a {type(fn).__name__} object: put @{type(fn).__name__} "
+            "above @tool, not below it"
+        )
+    if isinstance(fn, type):
+        raise TypeError(
+            f"cannot make a tool of the class {fn.__name__}: pass a function, a method of "
+            "an instance, or a callable instance"
+        )
+    if not callable(fn):
+        raise TypeError(
+            f"a tool must be a callable (function or method), got {type(fn).__name__} {fn!r}"
+        )
+
+
+def _is_async_callable(fn: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        return True
+    if isinstance(fn, types.FunctionType | types.MethodType):
+        return False
+    call = inspect.getattr_static(type(fn), "__call__", None)
+    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+
+
+def _call_and_drain(
+    fn: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    fmt: Callable[[Any], str],
+) -> Any:
+    # A sync generator's body runs while it is iterated, so it is drained here: in the
+    # worker thread when the call runs in one.
+    result = fn(*args, **kwargs)
+    if inspect.isgenerator(result):
+        return collect_sync(result, fmt)
+    return result

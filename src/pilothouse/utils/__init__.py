@@ -1,0 +1,1 @@
+"""Helpers: terminal output and logging."""
