@@ -84,7 +84,7 @@ class Settings:
                 concurrency=200,
                 concurrency_repeats=1,
                 latency_s=0.05,
-                import_repeats=3,
+                import_repeats=1,
             )
         return cls(
             quick=False,
@@ -173,14 +173,13 @@ def _summary(per_call_s: list[float], batch_size: int) -> dict[str, Any]:
     }
 
 
-def _batch_size(calls: int, elapsed_s: float, batch_s: float) -> int:
+def _batch_size(per_call_s: float, batch_s: float) -> int:
     """Calls per batch so that one batch lasts about ``batch_s``."""
-    per_call = elapsed_s / max(calls, 1)
-    return max(1, round(batch_s / per_call)) if per_call > 0 else 1000
+    return max(1, round(batch_s / per_call_s)) if per_call_s > 0 else 1000
 
 
 def time_sync(fn: Callable[[], object], settings: Settings) -> dict[str, Any]:
-    """Median time per call of ``fn`` over batches, after a warm-up that sizes the batches."""
+    """Median time per call of ``fn`` over batches, after a warm-up and a batch-size probe."""
     gc.collect()
     calls = 0
     start = time.perf_counter()
@@ -188,7 +187,16 @@ def time_sync(fn: Callable[[], object], settings: Settings) -> dict[str, Any]:
     while calls < 3 or time.perf_counter() - start < settings.warmup_s:
         fn()
         calls += 1
-    size = _batch_size(calls, time.perf_counter() - start, settings.batch_s)
+    # The batch size comes from a probe after the warm-up, so a slow first call (lazy imports,
+    # a first event loop) cannot shrink the batches of a fast callable.
+    probe, elapsed = 1, 0.0
+    while elapsed < settings.batch_s / 4:
+        probe *= 2
+        t0 = time.perf_counter()
+        for _ in range(probe):
+            fn()
+        elapsed = time.perf_counter() - t0
+    size = _batch_size(elapsed / probe, settings.batch_s)
     per_call: list[float] = []
     for _ in range(settings.batches):
         t0 = time.perf_counter()
@@ -206,7 +214,14 @@ async def time_async(fn: Callable[[], Awaitable[object]], settings: Settings) ->
     while calls < 3 or time.perf_counter() - start < settings.warmup_s:
         await fn()
         calls += 1
-    size = _batch_size(calls, time.perf_counter() - start, settings.batch_s)
+    probe, elapsed = 1, 0.0
+    while elapsed < settings.batch_s / 4:
+        probe *= 2
+        t0 = time.perf_counter()
+        for _ in range(probe):
+            await fn()
+        elapsed = time.perf_counter() - t0
+    size = _batch_size(elapsed / probe, settings.batch_s)
     per_call: list[float] = []
     for _ in range(settings.batches):
         t0 = time.perf_counter()
@@ -279,6 +294,58 @@ def import_time_ms(statement: str, repeats: int, python: str | None = None) -> d
         bare.append(wall("pass"))
     ms = (statistics.median(with_import) - statistics.median(bare)) * 1e3
     return {"ms": ms, "statement": statement, "repeats": repeats}
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    """One framework's implementation of every scenario, for ``run_scenarios``.
+
+    The ``*_sync`` callables do one run; the others are coroutine functions doing one run. Each
+    must check its own output (final text, tool executed once) so that a broken run fails
+    instead of being timed.
+    """
+
+    construct: Callable[[], object]
+    construct_prepared: Callable[[], object]
+    text_sync: Callable[[], object]
+    tool_sync: Callable[[], object]
+    text_async: Callable[[], Awaitable[object]]
+    tool_async: Callable[[], Awaitable[object]]
+    text_stream: Callable[[], Awaitable[object]]
+    tool_stream: Callable[[], Awaitable[object]]
+    slow_run: Callable[[], Awaitable[object]]
+    import_statement: str
+
+
+def run_scenarios(sc: Scenarios, settings: Settings) -> dict[str, Any]:
+    """Measure every scenario in a fixed order and return the results by key.
+
+    How long each measurement took goes to stderr, to help keep the whole run short.
+    """
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("construct", lambda: time_sync(sc.construct, settings)),
+        ("construct_prepared", lambda: time_sync(sc.construct_prepared, settings)),
+        ("memory_kib", lambda: memory_per_object_kib(sc.construct, settings.memory_count)),
+        ("text_sync", lambda: time_sync(sc.text_sync, settings)),
+        ("tool_sync", lambda: time_sync(sc.tool_sync, settings)),
+        ("text_async", lambda: run_async(time_async(sc.text_async, settings))),
+        ("tool_async", lambda: run_async(time_async(sc.tool_async, settings))),
+        ("text_stream", lambda: run_async(time_async(sc.text_stream, settings))),
+        ("tool_stream", lambda: run_async(time_async(sc.tool_stream, settings))),
+        (
+            "concurrency",
+            lambda: run_async(
+                concurrency_ratio(sc.slow_run, settings.concurrency, settings.concurrency_repeats)
+            ),
+        ),
+        ("import", lambda: import_time_ms(sc.import_statement, settings.import_repeats)),
+    ]
+    results: dict[str, Any] = {}
+    for key, step in steps:
+        t0 = time.perf_counter()
+        results[key] = step()
+        print(f"  {key}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    return results
 
 
 def run_async(coro: Awaitable[Any]) -> Any:

@@ -40,6 +40,7 @@ from agno.metrics import MessageMetrics  # noqa: E402
 from agno.models.base import Model  # noqa: E402
 from agno.models.message import Message  # noqa: E402
 from agno.models.response import ModelResponse  # noqa: E402
+from agno.tools import tool  # noqa: E402
 
 TOOL_CALLS = [0]
 
@@ -83,7 +84,9 @@ class FakeModel(Model):
     respond: Callable[[list[Message]], Payload] = answer_text
     latency_s: float = 0.0
 
-    def invoke(self, messages: list[Message], assistant_message: Message, **_: Any) -> ModelResponse:
+    def invoke(
+        self, messages: list[Message], assistant_message: Message, **_: Any
+    ) -> ModelResponse:
         return self._parse_provider_response(self.respond(messages))
 
     async def ainvoke(
@@ -121,11 +124,17 @@ class FakeModel(Model):
 TEXT_MODEL = FakeModel(respond=answer_text)
 TOOL_MODEL = FakeModel(respond=answer_tool)
 SLOW_MODEL = FakeModel(respond=answer_text)
+PREPARED_TOOL = tool(get_weather)
 
 
 def make_agent(model: FakeModel = TEXT_MODEL) -> Agent:
-    """One agent with one tool; telemetry off in code as well as by environment."""
+    """One agent with one tool, from the plain function; telemetry off in code as well."""
     return Agent(name="bench", model=model, tools=[get_weather], telemetry=False)
+
+
+def make_agent_prepared() -> Agent:
+    """One agent with one tool made once beforehand with ``@tool``."""
+    return Agent(name="bench", model=TEXT_MODEL, tools=[PREPARED_TOOL], telemetry=False)
 
 
 def main() -> None:
@@ -171,26 +180,26 @@ def main() -> None:
     async def slow_run() -> None:
         assert (await slow_agent.arun(h.TEXT_PROMPT)).content == h.TEXT_ANSWER
 
-    r: dict[str, Any] = {}
-    r["construct"] = h.time_sync(make_agent, s)
-    r["memory_kib"] = h.memory_per_object_kib(make_agent, s.memory_count)
-    r["text_sync"] = h.time_sync(text_sync, s)
-    r["tool_sync"] = h.time_sync(tool_sync, s)
-    r["text_async"] = h.run_async(h.time_async(text_async, s))
-    r["tool_async"] = h.run_async(h.time_async(tool_async, s))
-    r["text_stream"] = h.run_async(h.time_async(text_stream, s))
-    r["tool_stream"] = h.run_async(h.time_async(tool_stream, s))
-    r["concurrency"] = h.run_async(
-        h.concurrency_ratio(slow_run, s.concurrency, s.concurrency_repeats)
+    scenarios = h.Scenarios(
+        construct=make_agent,
+        construct_prepared=make_agent_prepared,
+        text_sync=text_sync,
+        tool_sync=tool_sync,
+        text_async=text_async,
+        tool_async=tool_async,
+        text_stream=text_stream,
+        tool_stream=tool_stream,
+        slow_run=slow_run,
+        import_statement="from agno.agent import Agent",
     )
-    r["import"] = h.import_time_ms("from agno.agent import Agent", s.import_repeats)
+    results = h.run_scenarios(scenarios, s)
     h.emit(
         {
             "framework": "agno",
             "version": agno.__version__,
             "quick": s.quick,
             "stream_api": "async: agent.arun(stream=True, stream_events=True)",
-            "results": r,
+            "results": results,
         }
     )
 

@@ -175,27 +175,26 @@ def main() -> None:
     async def slow_run() -> None:
         assert (await slow_agent.run(h.TEXT_PROMPT)).output == h.TEXT_ANSWER
 
-    r: dict[str, Any] = {}
-    r["construct"] = h.time_sync(make_agent, s)
-    r["construct_prepared"] = h.time_sync(make_agent_prepared, s)
-    r["memory_kib"] = h.memory_per_object_kib(make_agent, s.memory_count)
-    r["text_sync"] = h.time_sync(text_sync, s)
-    r["tool_sync"] = h.time_sync(tool_sync, s)
-    r["text_async"] = h.run_async(h.time_async(text_async, s))
-    r["tool_async"] = h.run_async(h.time_async(tool_async, s))
-    r["text_stream"] = h.run_async(h.time_async(text_stream, s))
-    r["tool_stream"] = h.run_async(h.time_async(tool_stream, s))
-    r["concurrency"] = h.run_async(
-        h.concurrency_ratio(slow_run, s.concurrency, s.concurrency_repeats)
+    scenarios = h.Scenarios(
+        construct=make_agent,
+        construct_prepared=make_agent_prepared,
+        text_sync=text_sync,
+        tool_sync=tool_sync,
+        text_async=text_async,
+        tool_async=tool_async,
+        text_stream=text_stream,
+        tool_stream=tool_stream,
+        slow_run=slow_run,
+        import_statement="from pydantic_ai import Agent",
     )
-    r["import"] = h.import_time_ms("from pydantic_ai import Agent", s.import_repeats)
+    results = h.run_scenarios(scenarios, s)
     h.emit(
         {
             "framework": "pydantic-ai",
             "version": version("pydantic-ai-slim"),
             "quick": s.quick,
             "stream_api": "async: agent.run_stream_events()",
-            "results": r,
+            "results": results,
         }
     )
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator, Sequence
 from typing import Any, Literal, overload
-from uuid import uuid4
 
 from pilothouse.agent.validation import check_type, reject_unknown
 from pilothouse.models.base import Model
 from pilothouse.models.message import Message
 from pilothouse.run import bridge, recent, registry
+from pilothouse.run.ids import new_id
 from pilothouse.run.events import BaseRunEvent, RunOutputEvent
 from pilothouse.run.loop import RunPlan, run_events
 from pilothouse.run.output import RunInput, RunOutput
@@ -150,7 +150,9 @@ class Agent:
             validate_tools(tools)
         if type(retries) is not int or retries < 0:
             raise ValueError(f"Agent(): retries must be a whole number >= 0, not {retries!r}.")
-        if tool_call_limit is not None and (type(tool_call_limit) is not int or tool_call_limit < 0):
+        if tool_call_limit is not None and (
+            type(tool_call_limit) is not int or tool_call_limit < 0
+        ):
             raise ValueError(
                 f"Agent(): tool_call_limit must be a whole number >= 0, not {tool_call_limit!r}."
             )
@@ -193,7 +195,7 @@ class Agent:
         if self._id is None:
             with _id_lock:
                 if self._id is None:
-                    self._id = str(uuid4())
+                    self._id = new_id()
         return self._id
 
     @id.setter
@@ -306,105 +308,105 @@ class Agent:
         self, input: Any, stream: bool, options: dict[str, Any], *, inline_sync: bool
     ) -> RunPlan:
         """Check the run's arguments and fix everything the run needs, without touching self."""
-        if options:
-            unknown = {k: v for k, v in options.items() if k not in _RUN_OPTIONS}
-            if unknown:
-                reject_unknown("run()", unknown, ("input", *_RUN_OPTIONS))
         if type(stream) is not bool:
             raise TypeError(f"run(): stream must be True or False, not {stream!r}.")
-        get = options.get
-        stream_events = get("stream_events", False)
-        if type(stream_events) is not bool:
-            raise TypeError(f"run(): stream_events must be True or False, not {stream_events!r}.")
-        user_id = get("user_id") or self.user_id
-        session_id = get("session_id") or self.session_id
-        check_type("run()", "user_id", user_id, str, "a str")
-        check_type("run()", "session_id", session_id, str, "a str")
-        retries = get("retries")
-        if retries is None:
-            retries = self.retries
-        elif type(retries) is not int or retries < 0:
-            raise ValueError(f"run(): retries must be a whole number >= 0, not {retries!r}.")
-
-        session_state = self.session_state
-        run_state = get("session_state")
-        if run_state is not None or session_state:
-            check_type("run()", "session_state", run_state, dict, "a dict")
-            # Each run works on its own copy: the agent's default must never change.
-            session_state = copy.deepcopy(session_state) if session_state else {}
-            if run_state:
-                session_state.update(run_state)
-        else:
-            session_state = {}
-
-        dependencies = self.dependencies
-        run_deps = get("dependencies")
-        if run_deps is not None:
-            check_type("run()", "dependencies", run_deps, dict, "a dict")
-            dependencies = {**(dependencies or {}), **run_deps}
-        metadata = self.metadata
-        run_meta = get("metadata")
-        if run_meta is not None:
-            check_type("run()", "metadata", run_meta, dict, "a dict")
-            metadata = {**(metadata or {}), **run_meta}
-
         if self.input_schema is not None:
             input = _validate_input(self.input_schema, input)
         elif input is None:
             raise TypeError("run(): give the input to answer, e.g. agent.run('Tell me a joke').")
-
         model = self.model if self.model is not None else _default_model()
-        run_id = str(uuid4())
-        if session_id is None:
-            session_id = str(uuid4())
-        add_deps = get("add_dependencies_to_context")
-        add_state = get("add_session_state_to_context")
-        if get("debug_mode") or self.debug_mode:
+        run_id = new_id()
+        plan = RunPlan(self, model, input, stream, inline_sync)
+        if options:
+            _apply_run_options(plan, options)
+        else:
+            plan.retries = self.retries
+            plan.dependencies = self.dependencies
+            plan.add_dependencies_to_context = self.add_dependencies_to_context
+            plan.add_session_state_to_context = self.add_session_state_to_context
+        user_id = plan.user_id or self.user_id
+        session_id = plan.session_id or self.session_id or new_id()
+        metadata = plan.metadata if plan.metadata is not None else self.metadata
+        session_state = plan.session_state
+        if self.session_state:
+            # Each run works on its own copy: the agent's default must never change.
+            state = copy.deepcopy(self.session_state)
+            if session_state:
+                state.update(session_state)
+            session_state = state
+        elif session_state is None:
+            session_state = {}
+        if self.debug_mode:
+            plan.debug_mode = True
+        if plan.debug_mode:
             from pilothouse.utils.log import enable_debug_logging
 
             enable_debug_logging()
-        return RunPlan(
-            agent=self,
-            model=model,
-            context=RunContext(
-                run_id=run_id,
-                session_id=session_id,
-                user_id=user_id,
-                session_state=session_state,
-                metadata=metadata,
-            ),
-            output=RunOutput(
-                run_id=run_id,
-                agent_id=self.id,
-                agent_name=self.name,
-                session_id=session_id,
-                user_id=user_id,
-                input=RunInput(input_content=input),
-                model=model.id,
-                model_provider=model.provider,
-                metadata=metadata,
-            ),
-            input=input,
-            dependencies=dependencies,
-            stream=stream,
-            stream_events=stream_events,
-            retries=retries,
-            delay_between_retries=self.delay_between_retries,
-            exponential_backoff=self.exponential_backoff,
-            tool_choice=self.tool_choice,
-            tool_call_limit=self.tool_call_limit,
-            add_dependencies_to_context=self.add_dependencies_to_context
-            if add_deps is None
-            else add_deps,
-            add_session_state_to_context=self.add_session_state_to_context
-            if add_state is None
-            else add_state,
-            inline_sync_tools=inline_sync,
+        plan.context = RunContext(run_id, session_id, user_id, session_state, {}, metadata)
+        plan.output = RunOutput(
+            run_id=run_id,
+            agent_id=self.id,
+            agent_name=self.name,
+            session_id=session_id,
+            user_id=user_id,
+            input=RunInput(input_content=input),
+            model=model.id,
+            model_provider=model.provider,
+            metadata=metadata,
         )
+        return plan
+
+
+def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:
+    """Check the optional run() arguments and put them on the plan."""
+    unknown = {k: v for k, v in options.items() if k not in _RUN_OPTIONS}
+    if unknown:
+        reject_unknown("run()", unknown, ("input", "stream", *_RUN_OPTIONS))
+    agent = plan.agent
+    get = options.get
+    stream_events = get("stream_events", False)
+    if type(stream_events) is not bool:
+        raise TypeError(f"run(): stream_events must be True or False, not {stream_events!r}.")
+    plan.stream_events = stream_events
+    plan.user_id = get("user_id")
+    plan.session_id = get("session_id")
+    check_type("run()", "user_id", plan.user_id, str, "a str")
+    check_type("run()", "session_id", plan.session_id, str, "a str")
+    retries = get("retries")
+    if retries is None:
+        retries = agent.retries
+    elif type(retries) is not int or retries < 0:
+        raise ValueError(f"run(): retries must be a whole number >= 0, not {retries!r}.")
+    plan.retries = retries
+    state = get("session_state")
+    check_type("run()", "session_state", state, dict, "a dict")
+    plan.session_state = state
+    dependencies = agent.dependencies
+    run_deps = get("dependencies")
+    if run_deps is not None:
+        check_type("run()", "dependencies", run_deps, dict, "a dict")
+        dependencies = {**(dependencies or {}), **run_deps}
+    plan.dependencies = dependencies
+    run_meta = get("metadata")
+    if run_meta is not None:
+        check_type("run()", "metadata", run_meta, dict, "a dict")
+        plan.metadata = {**(agent.metadata or {}), **run_meta}
+    add_deps = get("add_dependencies_to_context")
+    plan.add_dependencies_to_context = (
+        agent.add_dependencies_to_context if add_deps is None else bool(add_deps)
+    )
+    add_state = get("add_session_state_to_context")
+    plan.add_session_state_to_context = (
+        agent.add_session_state_to_context if add_state is None else bool(add_state)
+    )
+    plan.debug_mode = bool(get("debug_mode"))
 
 
 _AGENT_PARAMETERS = tuple(
-    name for name in Agent.__init__.__code__.co_varnames[1 : Agent.__init__.__code__.co_kwonlyargcount + 1]
+    name
+    for name in Agent.__init__.__code__.co_varnames[
+        1 : Agent.__init__.__code__.co_kwonlyargcount + 1
+    ]
 )
 
 
@@ -453,7 +455,7 @@ class AsyncRunStream:
 
     def __init__(self, plan: RunPlan) -> None:
         self.output = plan.output
-        self._events = run_events(plan)
+        self._events: AsyncGenerator[BaseRunEvent, None] = run_events(plan)
 
     def __aiter__(self) -> AsyncRunStream:
         return self

@@ -28,7 +28,9 @@ def reject_unknown(where: str, unknown: dict[str, Any], known: Iterable[str]) ->
     )
 
 
-def check_type(where: str, name: str, value: Any, expected: type | tuple[type, ...], what: str) -> None:
+def check_type(
+    where: str, name: str, value: Any, expected: type | tuple[type, ...], what: str
+) -> None:
     """Raise TypeError unless ``value`` is None or an instance of ``expected``."""
     if value is not None and not isinstance(value, expected):
         raise TypeError(f"{where}: {name} must be {what}, not {type(value).__name__}.")

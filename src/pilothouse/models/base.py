@@ -157,7 +157,9 @@ class Model(ABC):
         return type(self).__name__
 
     @abstractmethod
-    def stream(self, messages: Sequence[Message], request: ModelRequest) -> AsyncIterator[ModelDelta]:
+    def stream(
+        self, messages: Sequence[Message], request: ModelRequest
+    ) -> AsyncIterator[ModelDelta]:
         """Send the messages and yield the answer as it arrives.
 
         Raise `pilothouse.exceptions.ModelProviderError` for provider failures, with a status

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import threading
 import logging
+import threading
 
 from pilothouse.models.base import Model
 
@@ -31,7 +31,8 @@ def model_from_string(spec: str) -> Model:
     if entry is None:
         raise ValueError(
             f"Unknown model provider {provider!r} in {spec!r}. Use one of "
-            f"{', '.join(repr(p + ':<model id>') for p in sorted(PROVIDERS))}, or pass a Model object."
+            + ", ".join(repr(p + ":<model id>") for p in sorted(PROVIDERS))
+            + ", or pass a Model object."
         )
     module_name, class_name, extra = entry
     try:

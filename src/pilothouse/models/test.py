@@ -82,7 +82,9 @@ def example_arguments(schema: dict[str, Any]) -> dict[str, Any]:
     """Make up arguments that satisfy a tool's JSON schema (required parameters only)."""
     defs = schema.get("$defs", {})
     props = schema.get("properties", {})
-    return {name: _example(props[name], defs) for name in schema.get("required", []) if name in props}
+    return {
+        name: _example(props[name], defs) for name in schema.get("required", []) if name in props
+    }
 
 
 def _example(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
@@ -152,12 +154,12 @@ class TestModel(Model):
         self.text = text
         self.call_tools = call_tools if call_tools == "all" else list(call_tools)
 
-    def _decide(self, messages: Sequence[Message], tools: Sequence[ToolDefinition]) -> ModelResponse:
+    def _decide(
+        self, messages: Sequence[Message], tools: Sequence[ToolDefinition]
+    ) -> ModelResponse:
         called_already = any(m.role == "tool" for m in messages[_last_user(messages) :])
         if tools and not called_already:
-            chosen = [
-                t for t in tools if self.call_tools == "all" or t.name in self.call_tools
-            ]
+            chosen = [t for t in tools if self.call_tools == "all" or t.name in self.call_tools]
             if chosen:
                 return ModelResponse(
                     tool_calls=[
@@ -248,9 +250,7 @@ class FunctionModel(Model):
         content: list[str] = []
         calls: list[ToolCall] = []
         usage: Usage | None = None
-        items: AsyncIterator[Any] = (
-            produced if hasattr(produced, "__aiter__") else _aiter(produced)
-        )
+        items: AsyncIterator[Any] = produced if hasattr(produced, "__aiter__") else _aiter(produced)
         async for item in items:
             if isinstance(item, str):
                 content.append(item)

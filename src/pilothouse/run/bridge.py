@@ -37,9 +37,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     with _background_lock:
         if _background is None or _background[0].is_closed():
             loop = asyncio.new_event_loop()
-            thread = threading.Thread(
-                target=loop.run_forever, name="pilothouse-loop", daemon=True
-            )
+            thread = threading.Thread(target=loop.run_forever, name="pilothouse-loop", daemon=True)
             thread.start()
             _background = (loop, thread)
             atexit.register(loop.call_soon_threadsafe, loop.stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -44,10 +45,8 @@ def _parameter_names(fn: Callable[..., Any]) -> frozenset[str]:
         names = frozenset(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         names = frozenset()
-    try:
+    with contextlib.suppress(TypeError):
         _param_cache[fn] = names
-    except TypeError:
-        pass
     return names
 
 
@@ -117,7 +116,9 @@ def build_system_message(
         if len(items) == 1:
             parts.append(items[0])
         else:
-            parts.append("<instructions>\n" + "\n".join(f"- {i}" for i in items) + "\n</instructions>")
+            parts.append(
+                "<instructions>\n" + "\n".join(f"- {i}" for i in items) + "\n</instructions>"
+            )
     if agent.expected_output:
         parts.append(f"<expected_output>\n{agent.expected_output}\n</expected_output>")
     if agent.additional_context:

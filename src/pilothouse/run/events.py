@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, fields
-from enum import Enum
-from typing import Any, ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar, get_args
 
 from pilothouse.run.metrics import Metrics
 from pilothouse.run.output import ToolExecution, _to_jsonable
@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-class RunEvent(str, Enum):
+class RunEvent(StrEnum):
     """Names of the events a run emits."""
 
     run_started = "RunStarted"
@@ -57,9 +57,6 @@ class RunEvent(str, Enum):
     output_model_response_completed = "OutputModelResponseCompleted"
     custom_event = "CustomEvent"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 def _now() -> int:
     return int(time.time())
@@ -88,54 +85,49 @@ class BaseRunEvent:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
 
-_REGISTRY: dict[str, type[BaseRunEvent]] = {}
-
-
-def _event(name: RunEvent) -> Any:
-    """Class decorator: make a slotted event dataclass and register it under ``name``."""
-
-    def wrap(cls: type[BaseRunEvent]) -> type[BaseRunEvent]:
-        cls.event = name.value
-        made = dataclass(slots=True, kw_only=True)(cls)
-        _REGISTRY[name.value] = made
-        return made
-
-    return wrap
-
-
-@_event(RunEvent.run_started)
+@dataclass(slots=True, kw_only=True)
 class RunStartedEvent(BaseRunEvent):
     """The run has begun; names the model it uses."""
+
+    event: ClassVar[str] = RunEvent.run_started.value
 
     model: str | None = None
     model_provider: str | None = None
 
 
-@_event(RunEvent.run_content)
+@dataclass(slots=True, kw_only=True)
 class RunContentEvent(BaseRunEvent):
     """A piece of the answer as the model streams it."""
+
+    event: ClassVar[str] = RunEvent.run_content.value
 
     content: Any = None
     content_type: str = "str"
     reasoning_content: str | None = None
 
 
-@_event(RunEvent.run_content_completed)
+@dataclass(slots=True, kw_only=True)
 class RunContentCompletedEvent(BaseRunEvent):
     """The model finished streaming the answer's content."""
 
+    event: ClassVar[str] = RunEvent.run_content_completed.value
 
-@_event(RunEvent.run_intermediate_content)
+
+@dataclass(slots=True, kw_only=True)
 class RunIntermediateContentEvent(BaseRunEvent):
     """Content produced before the final answer (e.g. text alongside tool calls)."""
+
+    event: ClassVar[str] = RunEvent.run_intermediate_content.value
 
     content: Any = None
     content_type: str = "str"
 
 
-@_event(RunEvent.run_completed)
+@dataclass(slots=True, kw_only=True)
 class RunCompletedEvent(BaseRunEvent):
     """The run finished with an answer."""
+
+    event: ClassVar[str] = RunEvent.run_completed.value
 
     content: Any = None
     content_type: str = "str"
@@ -144,142 +136,186 @@ class RunCompletedEvent(BaseRunEvent):
     session_state: dict[str, Any] | None = None
 
 
-@_event(RunEvent.run_error)
+@dataclass(slots=True, kw_only=True)
 class RunErrorEvent(BaseRunEvent):
     """The run ended with an error; ``content`` is the message."""
+
+    event: ClassVar[str] = RunEvent.run_error.value
 
     content: str | None = None
     error_type: str | None = None
 
 
-@_event(RunEvent.run_cancelled)
+@dataclass(slots=True, kw_only=True)
 class RunCancelledEvent(BaseRunEvent):
     """The run was cancelled."""
+
+    event: ClassVar[str] = RunEvent.run_cancelled.value
 
     reason: str | None = None
 
 
-@_event(RunEvent.run_paused)
+@dataclass(slots=True, kw_only=True)
 class RunPausedEvent(BaseRunEvent):
     """The run waits for a confirmation, user input or an external tool result."""
+
+    event: ClassVar[str] = RunEvent.run_paused.value
 
     tools: list[ToolExecution] | None = None
     content: Any = None
 
 
-@_event(RunEvent.run_continued)
+@dataclass(slots=True, kw_only=True)
 class RunContinuedEvent(BaseRunEvent):
     """A paused run resumed."""
 
+    event: ClassVar[str] = RunEvent.run_continued.value
 
-@_event(RunEvent.pre_hook_started)
+
+@dataclass(slots=True, kw_only=True)
 class PreHookStartedEvent(BaseRunEvent):
     """A pre-hook started."""
 
+    event: ClassVar[str] = RunEvent.pre_hook_started.value
+
     pre_hook_name: str | None = None
 
 
-@_event(RunEvent.pre_hook_completed)
+@dataclass(slots=True, kw_only=True)
 class PreHookCompletedEvent(BaseRunEvent):
     """A pre-hook finished."""
 
+    event: ClassVar[str] = RunEvent.pre_hook_completed.value
+
     pre_hook_name: str | None = None
 
 
-@_event(RunEvent.post_hook_started)
+@dataclass(slots=True, kw_only=True)
 class PostHookStartedEvent(BaseRunEvent):
     """A post-hook started."""
 
+    event: ClassVar[str] = RunEvent.post_hook_started.value
+
     post_hook_name: str | None = None
 
 
-@_event(RunEvent.post_hook_completed)
+@dataclass(slots=True, kw_only=True)
 class PostHookCompletedEvent(BaseRunEvent):
     """A post-hook finished."""
 
+    event: ClassVar[str] = RunEvent.post_hook_completed.value
+
     post_hook_name: str | None = None
 
 
-@_event(RunEvent.tool_call_started)
+@dataclass(slots=True, kw_only=True)
 class ToolCallStartedEvent(BaseRunEvent):
     """A tool call is about to run."""
+
+    event: ClassVar[str] = RunEvent.tool_call_started.value
 
     tool: ToolExecution | None = None
 
 
-@_event(RunEvent.tool_call_completed)
+@dataclass(slots=True, kw_only=True)
 class ToolCallCompletedEvent(BaseRunEvent):
     """A tool call finished; ``tool.result`` holds what it returned (or the error)."""
+
+    event: ClassVar[str] = RunEvent.tool_call_completed.value
 
     tool: ToolExecution | None = None
     content: Any = None
 
 
-@_event(RunEvent.reasoning_started)
+@dataclass(slots=True, kw_only=True)
 class ReasoningStartedEvent(BaseRunEvent):
     """The model started reasoning."""
 
+    event: ClassVar[str] = RunEvent.reasoning_started.value
 
-@_event(RunEvent.reasoning_step)
+
+@dataclass(slots=True, kw_only=True)
 class ReasoningStepEvent(BaseRunEvent):
     """A step of the model's reasoning."""
+
+    event: ClassVar[str] = RunEvent.reasoning_step.value
 
     content: Any = None
     reasoning_content: str | None = None
 
 
-@_event(RunEvent.reasoning_completed)
+@dataclass(slots=True, kw_only=True)
 class ReasoningCompletedEvent(BaseRunEvent):
     """The model finished reasoning."""
+
+    event: ClassVar[str] = RunEvent.reasoning_completed.value
 
     content: Any = None
 
 
-@_event(RunEvent.memory_update_started)
+@dataclass(slots=True, kw_only=True)
 class MemoryUpdateStartedEvent(BaseRunEvent):
     """User memories are being updated."""
 
+    event: ClassVar[str] = RunEvent.memory_update_started.value
 
-@_event(RunEvent.memory_update_completed)
+
+@dataclass(slots=True, kw_only=True)
 class MemoryUpdateCompletedEvent(BaseRunEvent):
     """User memories were updated."""
 
+    event: ClassVar[str] = RunEvent.memory_update_completed.value
 
-@_event(RunEvent.session_summary_started)
+
+@dataclass(slots=True, kw_only=True)
 class SessionSummaryStartedEvent(BaseRunEvent):
     """The session summary is being updated."""
 
+    event: ClassVar[str] = RunEvent.session_summary_started.value
 
-@_event(RunEvent.session_summary_completed)
+
+@dataclass(slots=True, kw_only=True)
 class SessionSummaryCompletedEvent(BaseRunEvent):
     """The session summary was updated."""
+
+    event: ClassVar[str] = RunEvent.session_summary_completed.value
 
     session_summary: Any = None
 
 
-@_event(RunEvent.parser_model_response_started)
+@dataclass(slots=True, kw_only=True)
 class ParserModelResponseStartedEvent(BaseRunEvent):
     """The parser model started."""
 
+    event: ClassVar[str] = RunEvent.parser_model_response_started.value
 
-@_event(RunEvent.parser_model_response_completed)
+
+@dataclass(slots=True, kw_only=True)
 class ParserModelResponseCompletedEvent(BaseRunEvent):
     """The parser model finished."""
 
+    event: ClassVar[str] = RunEvent.parser_model_response_completed.value
 
-@_event(RunEvent.output_model_response_started)
+
+@dataclass(slots=True, kw_only=True)
 class OutputModelResponseStartedEvent(BaseRunEvent):
     """The output model started."""
 
+    event: ClassVar[str] = RunEvent.output_model_response_started.value
 
-@_event(RunEvent.output_model_response_completed)
+
+@dataclass(slots=True, kw_only=True)
 class OutputModelResponseCompletedEvent(BaseRunEvent):
     """The output model finished."""
 
+    event: ClassVar[str] = RunEvent.output_model_response_completed.value
 
-@_event(RunEvent.custom_event)
+
+@dataclass(slots=True, kw_only=True)
 class CustomEvent(BaseRunEvent):
     """An event of the user's own, e.g. emitted by a tool; ``data`` is free-form."""
+
+    event: ClassVar[str] = RunEvent.custom_event.value
 
     data: dict[str, Any] | None = None
 
@@ -314,6 +350,8 @@ RunOutputEvent = (
     | CustomEvent
 )
 """Any event a run can emit."""
+
+_REGISTRY: dict[str, type[BaseRunEvent]] = {cls.event: cls for cls in get_args(RunOutputEvent)}
 
 
 def event_from_dict(data: dict[str, Any]) -> BaseRunEvent:

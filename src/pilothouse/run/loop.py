@@ -13,8 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.exceptions import ModelProviderError, ToolArgumentsError
@@ -42,28 +41,55 @@ _perf = time.perf_counter
 _sleep = asyncio.sleep  # looked up per call, so tests can record the backoff
 
 
-@dataclass(slots=True, eq=False)
 class RunPlan:
-    """Everything one run needs, fixed before it starts. Lives only as long as the run."""
+    """Everything one run needs, fixed before it starts. Lives only as long as the run.
 
-    agent: Agent
-    model: Model
+    Settings a run cannot override are read from ``agent``; the rest is resolved here from
+    the agent's defaults and the run's own arguments.
+    """
+
+    __slots__ = (
+        "add_dependencies_to_context",
+        "add_session_state_to_context",
+        "agent",
+        "context",
+        "debug_mode",
+        "dependencies",
+        "inline_sync_tools",
+        "input",
+        "metadata",
+        "model",
+        "output",
+        "retries",
+        "session_id",
+        "session_state",
+        "stream",
+        "stream_events",
+        "user_id",
+    )
+
     context: RunContext
     output: RunOutput
-    input: Any
-    dependencies: dict[str, Any] | None = None
-    stream: bool = False
-    stream_events: bool = False
-    retries: int = 0
-    delay_between_retries: float = 1.0
-    exponential_backoff: bool = False
-    tool_choice: str | None = None
-    tool_call_limit: int | None = None
-    add_dependencies_to_context: bool = False
-    add_session_state_to_context: bool = False
-    # Sync tools may run on the loop's own thread when the loop belongs to this run alone.
-    inline_sync_tools: bool = False
-    extra_injected: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(
+        self, agent: Agent, model: Model, input: Any, stream: bool, inline_sync_tools: bool
+    ) -> None:
+        self.agent = agent
+        self.model = model
+        self.input = input
+        self.stream = stream
+        # Sync tools may run on the loop's own thread when the loop serves this run alone.
+        self.inline_sync_tools = inline_sync_tools
+        self.stream_events = False
+        self.retries = 0
+        self.dependencies: dict[str, Any] | None = None
+        self.add_dependencies_to_context = False
+        self.add_session_state_to_context = False
+        self.debug_mode = False
+        self.user_id: str | None = None
+        self.session_id: str | None = None
+        self.session_state: dict[str, Any] | None = None
+        self.metadata: dict[str, Any] | None = None
 
 
 class _CancelledByUser(Exception):
@@ -79,7 +105,7 @@ def _event_ids(out: RunOutput) -> dict[str, Any]:
     }
 
 
-async def run_events(plan: RunPlan) -> AsyncIterator[ev.BaseRunEvent]:
+async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
     """Run one agent run, yielding its events.
 
     Only the events the plan asks for are built: RunContent when streaming, lifecycle events
@@ -118,7 +144,7 @@ async def run_events(plan: RunPlan) -> AsyncIterator[ev.BaseRunEvent]:
         by_name = {f.name: f for f in functions}
         request = ModelRequest(
             tools=[f.definition for f in functions],
-            tool_choice=plan.tool_choice if functions else None,
+            tool_choice=agent.tool_choice if functions else None,
         )
         calls_made = 0
 
@@ -133,8 +159,9 @@ async def run_events(plan: RunPlan) -> AsyncIterator[ev.BaseRunEvent]:
                 first_token: float | None = None
                 try:
                     iterator = model.stream(messages, request).__aiter__()
+                    task = asyncio.current_task()
                     while True:
-                        handle.waiting_task = asyncio.current_task()
+                        handle.waiting_task = task
                         try:
                             delta = await iterator.__anext__()
                         except StopAsyncIteration:
@@ -152,6 +179,8 @@ async def run_events(plan: RunPlan) -> AsyncIterator[ev.BaseRunEvent]:
                             yield ev.RunContentEvent(
                                 **ids, content=delta.content, reasoning_content=delta.reasoning
                             )
+                            # A sync stream resumes every step in a new task.
+                            task = asyncio.current_task()
                     break
                 except (asyncio.CancelledError, _CancelledByUser, GeneratorExit):
                     raise
@@ -203,8 +232,8 @@ async def run_events(plan: RunPlan) -> AsyncIterator[ev.BaseRunEvent]:
                 request.tool_choice = "auto"
             executions = [_new_execution(call, by_name) for call in response.tool_calls]
             allowed = len(executions)
-            if plan.tool_call_limit is not None:
-                allowed = max(0, min(allowed, plan.tool_call_limit - calls_made))
+            if agent.tool_call_limit is not None:
+                allowed = max(0, min(allowed, agent.tool_call_limit - calls_made))
             if stream_events:
                 for execution in executions[:allowed]:
                     yield ev.ToolCallStartedEvent(**ids, tool=execution)
@@ -219,12 +248,12 @@ async def run_events(plan: RunPlan) -> AsyncIterator[ev.BaseRunEvent]:
                 raise _CancelledByUser
             for execution in executions[allowed:]:
                 execution.result = (
-                    f"Not run: the tool call limit of {plan.tool_call_limit} for this run "
+                    f"Not run: the tool call limit of {agent.tool_call_limit} for this run "
                     "was reached. Answer with what you have."
                 )
                 execution.tool_call_error = True
             calls_made += allowed
-            if plan.tool_call_limit is not None and calls_made >= plan.tool_call_limit:
+            if agent.tool_call_limit is not None and calls_made >= agent.tool_call_limit:
                 request.tool_choice = "none"
             out.tools.extend(executions)
             for call, execution in zip(response.tool_calls, executions, strict=True):
@@ -243,7 +272,9 @@ async def run_events(plan: RunPlan) -> AsyncIterator[ev.BaseRunEvent]:
                 for execution in executions[:allowed]:
                     yield ev.ToolCallCompletedEvent(**ids, tool=execution, content=execution.result)
             if any(e.stop_after_tool_call and not e.tool_call_error for e in executions):
-                out.content = "\n".join(_format(by_name.get(e.tool_name), e.result) for e in executions)
+                out.content = "\n".join(
+                    _format(by_name.get(e.tool_name), e.result) for e in executions
+                )
                 break
 
         out.status = RunStatus.completed
@@ -289,6 +320,15 @@ async def run_events(plan: RunPlan) -> AsyncIterator[ev.BaseRunEvent]:
     finally:
         registry.unregister(out.run_id)
         recent.remember(out)
+        if plan.debug_mode:
+            _log_run(out)
+
+
+def _log_run(out: RunOutput) -> None:
+    logger.debug("run %s ended %s", out.run_id, out.status.value)
+    for message in out.messages:
+        logger.debug("  %s: %s", message.role, message.text() or message.tool_calls)
+    logger.debug("  metrics: %s", out.metrics.to_dict())
 
 
 def _expected(exc: BaseException) -> bool:
@@ -302,8 +342,8 @@ def _finish_cancelled(out: RunOutput, reason: str | None, started: float) -> Non
 
 
 def _backoff(plan: RunPlan, attempt: int, error: ModelProviderError) -> float:
-    delay = plan.delay_between_retries
-    if plan.exponential_backoff:
+    delay = plan.agent.delay_between_retries
+    if plan.agent.exponential_backoff:
         delay *= 2**attempt
     if error.retry_after is not None:
         delay = max(delay, error.retry_after)
@@ -351,7 +391,10 @@ async def _execute_all(
         return
     # Several calls: threads for sync tools, so that they overlap.
     await asyncio.gather(
-        *(_execute(c, e, by_name, plan, inline_ok=False) for c, e in zip(calls, executions, strict=True))
+        *(
+            _execute(c, e, by_name, plan, inline_ok=False)
+            for c, e in zip(calls, executions, strict=True)
+        )
     )
 
 
@@ -377,7 +420,6 @@ async def _execute(
             "run_context": ctx,
             "session_state": ctx.session_state,
             "dependencies": ctx.dependencies,
-            **plan.extra_injected,
         }
         result = await function.acall(
             arguments, injected, inline_sync=inline_ok and plan.inline_sync_tools
@@ -391,5 +433,3 @@ async def _execute(
         execution.result = f"Error from {call.name}: {type(exc).__name__}: {exc}"
         execution.tool_call_error = True
     execution.metrics = Metrics(duration=_perf() - started)
-
-

@@ -21,19 +21,6 @@ class Usage:
     audio_output_tokens: int = 0
 
 
-_SUMMED = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "audio_total_tokens",
-)
-
-
 @dataclass(slots=True)
 class Metrics:
     """Metrics of one model call, or summed over a run.
@@ -87,8 +74,16 @@ class Metrics:
 
     def add_call(self, call: Metrics) -> None:
         """Add one model call's metrics into these run totals (duration is the run's own)."""
-        for name in _SUMMED:
-            setattr(self, name, getattr(self, name) + getattr(call, name))
+        # Spelled out rather than looped over field names: this runs after every model call.
+        self.input_tokens += call.input_tokens
+        self.output_tokens += call.output_tokens
+        self.total_tokens += call.total_tokens
+        self.cache_read_tokens += call.cache_read_tokens
+        self.cache_write_tokens += call.cache_write_tokens
+        self.reasoning_tokens += call.reasoning_tokens
+        self.audio_input_tokens += call.audio_input_tokens
+        self.audio_output_tokens += call.audio_output_tokens
+        self.audio_total_tokens += call.audio_total_tokens
         if self.time_to_first_token is None:
             self.time_to_first_token = call.time_to_first_token
         if call.cost is not None:

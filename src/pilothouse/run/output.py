@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, fields
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from pilothouse.models.message import Message
@@ -14,7 +14,7 @@ from pilothouse.run.metrics import Metrics
 __all__ = ["RunInput", "RunOutput", "RunStatus", "ToolExecution"]
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """The state of a run. The value is the upper-case wire form."""
 
     pending = "PENDING"
@@ -23,9 +23,6 @@ class RunStatus(str, Enum):
     paused = "PAUSED"
     cancelled = "CANCELLED"
     error = "ERROR"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _to_jsonable(value: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 __all__ = ["RunHandle", "cancel", "register", "unregister"]
 
@@ -32,25 +31,21 @@ class RunHandle:
 
 
 _runs: dict[str, RunHandle] = {}
-_lock = threading.Lock()
 
 
 def register(run_id: str, handle: RunHandle) -> None:
     """Make a run cancellable."""
-    with _lock:
-        _runs[run_id] = handle
+    _runs[run_id] = handle  # a single dict operation is atomic: no lock needed
 
 
 def unregister(run_id: str) -> None:
     """Forget a finished run."""
-    with _lock:
-        _runs.pop(run_id, None)
+    _runs.pop(run_id, None)
 
 
 def cancel(run_id: str, reason: str | None = None) -> bool:
     """Ask a running run to stop; return False when no such run is in flight."""
-    with _lock:
-        handle = _runs.get(run_id)
+    handle = _runs.get(run_id)
     if handle is None or handle.loop.is_closed():
         return False
     try:

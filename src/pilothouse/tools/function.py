@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Unpack
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from pilothouse.models.base import ToolDefinition
 from pilothouse.tools.arguments import parse_arguments, validate_arguments
@@ -87,6 +88,11 @@ class Function:
         cache_ttl: float = 3600,
     ) -> None:
         check_callable(entrypoint)
+        if isinstance(entrypoint, Function):
+            # Wrapping a tool again: run its callable, not its generic __call__.
+            entrypoint = entrypoint.entrypoint
+        elif isinstance(entrypoint, types.MethodType) and isinstance(entrypoint.__func__, Function):
+            entrypoint = types.MethodType(entrypoint.__func__.entrypoint, entrypoint.__self__)
         self.entrypoint: Callable[..., Any] = entrypoint
         self.name: str = name if name is not None else callable_name(entrypoint)
         if not _NAME_RE.match(self.name):
@@ -232,9 +238,7 @@ class Function:
         kwargs = spec.kwargs_from(validated)
         key: str | None = None
         if self.cache_results:
-            key = json.dumps(
-                validated.model_dump(mode="json", by_alias=True), sort_keys=True, default=str
-            )
+            key = _cache_key(validated)
             hit, cached = self._result_cache().get(key)
             if hit:
                 return cached
@@ -318,6 +322,15 @@ def _is_async_callable(fn: Callable[..., Any]) -> bool:
         return False
     call = inspect.getattr_static(type(fn), "__call__", None)
     return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+
+
+def _cache_key(validated: BaseModel) -> str:
+    try:
+        data = validated.model_dump(mode="json", by_alias=True)
+    except PydanticSerializationError:
+        # Values JSON cannot hold (possible for untyped parameters): their str() will do.
+        data = validated.model_dump(by_alias=True)
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 def _call_and_drain(

@@ -1,18 +1,23 @@
 """Turning the ``tools`` an agent was given into the flat list of `Function` objects a run uses.
 
-This runs on every run, so it must stay cheap: plain functions are wrapped in a `Function`
-whose schema comes from the per-function cache, with no schema work after the first time.
+This runs on every run, so it must stay cheap: a plain function gets one `Function`, made on
+first use and kept on the function, so later runs reuse it (and its cached schema and
+definition) after a dictionary lookup. That `Function` is shared by every agent listing the
+plain function; use ``@tool(...)`` or `Function.from_callable` for per-agent options.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pilothouse.tools.function import Function
 from pilothouse.tools.toolkit import Toolkit
 
 __all__ = ["resolve_tools", "validate_tools"]
 
+_CACHE_ATTRIBUTE = "__pilothouse_function__"
 _ACCEPTED = "a function, a bound method, a callable object, a Function (from @tool) or a Toolkit"
 
 
@@ -46,7 +51,7 @@ def resolve_tools(tools: Sequence[object] | None) -> list[Function]:
             found, origin = entry.functions, f"toolkit {entry.name!r}"
         else:
             # validate_tools has checked that the entry is callable.
-            found, origin = [Function.from_callable(entry)], "the tools list"  # type: ignore[arg-type]
+            found, origin = [_function_for(entry)], "the tools list"  # type: ignore[arg-type]
         for function in found:
             if function.name in seen:
                 raise ValueError(
@@ -56,6 +61,22 @@ def resolve_tools(tools: Sequence[object] | None) -> list[Function]:
             seen[function.name] = origin
             functions.append(function)
     return functions
+
+
+def _function_for(entry: Callable[..., Any]) -> Function:
+    if isinstance(entry, Function):
+        return entry
+    if isinstance(entry, types.FunctionType):
+        # The Function of a plain function is kept on the function itself: a dict lookup on
+        # later runs, and collected with the function (a global cache would keep it alive).
+        # The identity check skips copies that functools.wraps made into a wrapper's __dict__.
+        cached = entry.__dict__.get(_CACHE_ATTRIBUTE)
+        if isinstance(cached, Function) and cached.entrypoint is entry:
+            return cached
+        function = Function(entry)
+        entry.__dict__[_CACHE_ATTRIBUTE] = function
+        return function
+    return Function.from_callable(entry)
 
 
 def _check_entry(index: int, entry: object) -> None:

@@ -23,7 +23,7 @@ def enable_debug_logging() -> None:
             return
         _enabled = True
         logger.setLevel(logging.DEBUG)
-        if not logger.handlers:
+        if not any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
             handler = logging.StreamHandler()
             handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
             logger.addHandler(handler)

@@ -80,8 +80,13 @@ def test_example_arguments_cover_refs_and_optional() -> None:
             "skip": {"type": "string"},
         },
         "required": ["p", "opt"],
-        "$defs": {"P": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 3}},
-                        "required": ["n"]}},
+        "$defs": {
+            "P": {
+                "type": "object",
+                "properties": {"n": {"type": "integer", "minimum": 3}},
+                "required": ["n"],
+            }
+        },
     }
     assert example_arguments(schema) == {"p": {"n": 3}, "opt": 0}
 

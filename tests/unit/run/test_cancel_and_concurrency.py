@@ -117,8 +117,10 @@ async def test_one_agent_serves_a_thousand_concurrent_runs_in_isolation() -> Non
 
     agent = Agent(model=FunctionModel(answer), tools=[tag])
     outputs = await asyncio.gather(
-        *(agent.arun(f"question {i}", user_id=f"user-{i}", session_id=f"session-{i}")
-          for i in range(1000))
+        *(
+            agent.arun(f"question {i}", user_id=f"user-{i}", session_id=f"session-{i}")
+            for i in range(1000)
+        )
     )
     assert len({o.run_id for o in outputs}) == 1000
     for i, out in enumerate(outputs):
@@ -145,8 +147,11 @@ def test_callable_dependencies_are_resolved_on_every_run() -> None:
     def decide(messages: list[Message], tools: list[ToolDefinition]) -> Any:
         return "done" if messages[-1].role == "tool" else [ToolCall(name="read_deps")]
 
-    agent = Agent(model=FunctionModel(decide), tools=[read_deps],
-                  dependencies={"ticket": lambda: next(counter)})
+    agent = Agent(
+        model=FunctionModel(decide),
+        tools=[read_deps],
+        dependencies={"ticket": lambda: next(counter)},
+    )
     agent.run("x")
     agent.run("x")
     asyncio.run(agent.arun("x"))
@@ -164,8 +169,9 @@ async def test_async_dependencies_may_take_the_run_context() -> None:
         seen.append(messages[0].text())
         return "ok"
 
-    agent = Agent(model=FunctionModel(decide), instructions="Serve {who}.",
-                  dependencies={"who": who})
+    agent = Agent(
+        model=FunctionModel(decide), instructions="Serve {who}.", dependencies={"who": who}
+    )
     await agent.arun("x", user_id="ada")
     assert seen == ["Serve user ada."]
 

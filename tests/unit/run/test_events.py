@@ -18,7 +18,10 @@ from pilothouse.agent import (
 from pilothouse.run.metrics import Metrics
 from pilothouse.run.output import RunStatus
 
-ALL_EVENT_CLASSES = [getattr(agent_module, f"{name.value}Event" if name.value != "CustomEvent" else "CustomEvent") for name in RunEvent]
+ALL_EVENT_CLASSES = [
+    getattr(agent_module, f"{name.value}Event" if name.value != "CustomEvent" else "CustomEvent")
+    for name in RunEvent
+]
 
 
 def test_every_run_event_value_has_a_class_named_after_it() -> None:
@@ -43,8 +46,9 @@ def test_every_event_round_trips_through_json(cls: type[BaseRunEvent]) -> None:
 def test_nested_tool_execution_and_metrics_are_rebuilt() -> None:
     event = ToolCallCompletedEvent(
         run_id="r",
-        tool=ToolExecution(tool_name="add", tool_args={"a": 1}, result="3",
-                           metrics=Metrics(duration=0.5)),
+        tool=ToolExecution(
+            tool_name="add", tool_args={"a": 1}, result="3", metrics=Metrics(duration=0.5)
+        ),
         content="3",
     )
     again = event_from_dict(json.loads(event.to_json()))

@@ -166,11 +166,18 @@ def test_system_message_parts_and_override() -> None:
         markdown=True,
     ).run("x")
     Agent(model=FunctionModel(record), system_message="Only this.", instructions="ignored").run("x")
-    Agent(model=FunctionModel(record), instructions=lambda agent: f"Agent {agent.name}", name="n").run(
-        "x"
-    )
+    Agent(
+        model=FunctionModel(record), instructions=lambda agent: f"Agent {agent.name}", name="n"
+    ).run("x")
     built, override, from_callable = seen
-    for part in ("You are a pilot.", "- Be brief.", "- Be kind.", "A haiku.", "It is night.", "markdown"):
+    for part in (
+        "You are a pilot.",
+        "- Be brief.",
+        "- Be kind.",
+        "A haiku.",
+        "It is night.",
+        "markdown",
+    ):
         assert part in built
     assert override == "Only this."
     assert from_callable == "Agent n"
@@ -197,3 +204,13 @@ def test_output_round_trips_through_json() -> None:
     assert again.status is RunStatus.completed
     assert again.tools[0].tool_name == "add"
     assert again.metadata == {"source": "api"}
+
+
+def test_debug_mode_logs_the_run(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("DEBUG", logger="pilothouse"):
+        Agent(model=FunctionModel(echo)).run("quiet")
+        assert not any("quiet" in r.getMessage() for r in caplog.records)
+        Agent(model=FunctionModel(echo)).run("loud", debug_mode=True)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("user: loud" in m for m in messages)
+    assert any("assistant: echo: loud" in m for m in messages)

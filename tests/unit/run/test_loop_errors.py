@@ -28,7 +28,9 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return recorded
 
 
-def failing(times: int, error: Exception, answer: str = "recovered") -> tuple[FunctionModel, list[int]]:
+def failing(
+    times: int, error: Exception, answer: str = "recovered"
+) -> tuple[FunctionModel, list[int]]:
     attempts: list[int] = []
 
     def decide(messages: list[Message], tools: list[ToolDefinition]) -> Any:

@@ -31,8 +31,10 @@ def get_weather(city: str) -> str:
 
 
 def test_tool_is_executed_and_its_result_goes_back_to_the_model() -> None:
-    agent = Agent(model=call_then_answer(ToolCall(name="get_weather", arguments={"city": "Paris"})),
-                  tools=[get_weather])
+    agent = Agent(
+        model=call_then_answer(ToolCall(name="get_weather", arguments={"city": "Paris"})),
+        tools=[get_weather],
+    )
     out = agent.run("weather?")
     assert out.status is RunStatus.completed
     assert out.content == "results: Sunny in Paris"
@@ -79,7 +81,6 @@ def test_an_unknown_tool_is_reported_with_the_available_ones() -> None:
 
 def test_arguments_are_converted_to_the_annotated_types_before_the_call() -> None:
 
-
     seen: list[object] = []
 
     def when(day: datetime.date) -> str:
@@ -87,8 +88,9 @@ def test_arguments_are_converted_to_the_annotated_types_before_the_call() -> Non
         seen.append(day)
         return day.isoformat()
 
-    Agent(model=call_then_answer(ToolCall(name="when", arguments={"day": "2024-05-01"})),
-          tools=[when]).run("x")
+    Agent(
+        model=call_then_answer(ToolCall(name="when", arguments={"day": "2024-05-01"})), tools=[when]
+    ).run("x")
     assert seen == [datetime.date(2024, 5, 1)]
 
 
@@ -132,8 +134,13 @@ async def test_sync_tools_run_in_a_worker_thread_in_async_runs() -> None:
 def test_injected_parameters_are_hidden_and_passed() -> None:
     seen: dict[str, Any] = {}
 
-    def inspect_me(city: str, agent: Agent, run_context: RunContext, session_state: dict[str, Any],
-                   dependencies: dict[str, Any]) -> str:
+    def inspect_me(
+        city: str,
+        agent: Agent,
+        run_context: RunContext,
+        session_state: dict[str, Any],
+        dependencies: dict[str, Any],
+    ) -> str:
         """Look at what was injected."""
         seen.update(agent=agent, ctx=run_context, state=session_state, deps=dependencies)
         session_state["visits"] = session_state.get("visits", 0) + 1
@@ -147,8 +154,12 @@ def test_injected_parameters_are_hidden_and_passed() -> None:
             return "ok"
         return [ToolCall(name="inspect_me", arguments={"city": "Oslo"})]
 
-    agent = Agent(model=FunctionModel(decide), tools=[inspect_me], dependencies={"db": "conn"},
-                  session_state={"visits": 1})
+    agent = Agent(
+        model=FunctionModel(decide),
+        tools=[inspect_me],
+        dependencies={"db": "conn"},
+        session_state={"visits": 1},
+    )
     out = agent.run("x", session_id="s", user_id="u")
     assert tools_seen[0] == ["city"]
     assert seen["agent"] is agent
@@ -186,9 +197,13 @@ def test_a_forced_tool_choice_applies_to_the_first_call_only() -> None:
             async for delta in super().stream(messages, request):
                 yield delta
 
-    out = Agent(model=Recording(call_then_answer(ToolCall(name="get_weather",
-                                                           arguments={"city": "x"})).function),
-                tools=[get_weather], tool_choice="get_weather").run("x")
+    out = Agent(
+        model=Recording(
+            call_then_answer(ToolCall(name="get_weather", arguments={"city": "x"})).function
+        ),
+        tools=[get_weather],
+        tool_choice="get_weather",
+    ).run("x")
     assert out.status is RunStatus.completed
     assert choices == ["get_weather", "auto"]
 
@@ -199,8 +214,9 @@ def test_stop_after_tool_call_ends_the_run_with_the_result() -> None:
         """Answer directly."""
         return f"final for {city}"
 
-    out = Agent(model=call_then_answer(ToolCall(name="final", arguments={"city": "Rome"})),
-                tools=[final]).run("x")
+    out = Agent(
+        model=call_then_answer(ToolCall(name="final", arguments={"city": "Rome"})), tools=[final]
+    ).run("x")
     assert out.content == "final for Rome"
     assert [m.role for m in out.messages] == ["user", "assistant", "tool"]
 
@@ -213,7 +229,9 @@ def test_stream_events_in_order_for_a_tool_run() -> None:
         RunEvent.run_started,
         RunEvent.tool_call_started,
         RunEvent.tool_call_completed,
-        RunEvent.run_content, RunEvent.run_content, RunEvent.run_content,
+        RunEvent.run_content,
+        RunEvent.run_content,
+        RunEvent.run_content,
         RunEvent.run_content_completed,
         RunEvent.run_completed,
     ]

@@ -1,0 +1,184 @@
+"""Overhead benchmark for Pilothouse, with a fake model that answers instantly.
+
+Run by ``benchmarks/overhead.py`` with the project's own interpreter; prints one JSON object.
+The fake is ``pilothouse.models.test.FunctionModel`` with a ``stream_function`` that yields each
+reply as one chunk (the whole text, or the whole tool call) followed by its usage. Pilothouse
+models always stream, so this is what the other frameworks' fakes send too: one chunk per reply
+and a fixed usage, rather than ``FunctionModel(function)``, which splits text into words and
+counts tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+def _load_harness() -> ModuleType:
+    """Import ``benchmarks/harness.py`` by path (the scripts are not a package)."""
+    path = Path(__file__).resolve().parent.parent / "harness.py"
+    spec = importlib.util.spec_from_file_location("bench_harness", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up in sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+h = _load_harness()
+# Before the framework import, as for the other frameworks.
+h.apply_quiet_env()
+h.block_network()
+
+import pilothouse  # noqa: E402
+from pilothouse import Agent, tool  # noqa: E402
+from pilothouse.models import ToolCall  # noqa: E402
+from pilothouse.models.base import ModelDelta, ToolDefinition  # noqa: E402
+from pilothouse.models.message import Message  # noqa: E402
+from pilothouse.models.test import FunctionModel  # noqa: E402
+from pilothouse.run.metrics import Usage  # noqa: E402
+
+TOOL_CALLS = [0]
+
+
+def get_weather(city: str) -> str:
+    """Get the weather for a city."""
+    TOOL_CALLS[0] += 1
+    return f"Sunny in {city}"
+
+
+Turn = Callable[[list[Message], list[ToolDefinition]], AsyncIterator[Any]]
+
+
+def usage() -> ModelDelta:
+    """The token usage every fake reply reports, as the stream's last delta."""
+    return ModelDelta(usage=Usage(input_tokens=10, output_tokens=5))
+
+
+async def answer_text(messages: list[Message], tools: list[ToolDefinition]) -> AsyncIterator[Any]:
+    """Text scenario: always the final answer."""
+    yield h.TEXT_ANSWER
+    yield usage()
+
+
+async def answer_tool(messages: list[Message], tools: list[ToolDefinition]) -> AsyncIterator[Any]:
+    """Tool scenario: call get_weather first, then answer from its result."""
+    last = messages[-1]
+    if last.role == "tool":
+        # Answering only from the real tool result makes a skipped tool fail the assertions.
+        yield h.TOOL_ANSWER if last.content == h.TOOL_RESULT else "wrong tool result"
+    else:
+        yield ToolCall(name="get_weather", arguments={"city": "Paris"})
+    yield usage()
+
+
+class Slow:
+    """Text answer after an asynchronous wait, for the concurrency scenario."""
+
+    latency_s = 0.05
+
+    @classmethod
+    async def answer(
+        cls, messages: list[Message], tools: list[ToolDefinition]
+    ) -> AsyncIterator[Any]:
+        """Wait, then answer; the wait is the simulated model latency."""
+        await asyncio.sleep(cls.latency_s)
+        yield h.TEXT_ANSWER
+        yield usage()
+
+
+def fake(turn: Turn) -> FunctionModel:
+    """A FunctionModel driven by ``turn``."""
+    return FunctionModel(stream_function=turn)
+
+
+TEXT_MODEL = fake(answer_text)
+TOOL_MODEL = fake(answer_tool)
+SLOW_MODEL = fake(Slow.answer)
+PREPARED_TOOL = tool(get_weather)
+
+
+def make_agent(model: FunctionModel = TEXT_MODEL) -> Agent:
+    """One agent with one tool, from the plain function."""
+    return Agent(model=model, name="bench", tools=[get_weather])
+
+
+def make_agent_prepared() -> Agent:
+    """One agent with one tool made once beforehand with ``tool(...)``."""
+    return Agent(model=TEXT_MODEL, name="bench", tools=[PREPARED_TOOL])
+
+
+def main() -> None:
+    """Run every scenario and print the JSON result."""
+    s = h.Settings.from_argv()
+    Slow.latency_s = s.latency_s
+    text_agent, tool_agent = make_agent(TEXT_MODEL), make_agent(TOOL_MODEL)
+    slow_agent = make_agent(SLOW_MODEL)
+
+    def text_sync() -> None:
+        assert text_agent.run(h.TEXT_PROMPT).content == h.TEXT_ANSWER
+
+    def tool_sync() -> None:
+        before = TOOL_CALLS[0]
+        assert tool_agent.run(h.TOOL_PROMPT).content == h.TOOL_ANSWER
+        assert TOOL_CALLS[0] == before + 1
+
+    async def text_async() -> None:
+        assert (await text_agent.arun(h.TEXT_PROMPT)).content == h.TEXT_ANSWER
+
+    async def tool_async() -> None:
+        before = TOOL_CALLS[0]
+        assert (await tool_agent.arun(h.TOOL_PROMPT)).content == h.TOOL_ANSWER
+        assert TOOL_CALLS[0] == before + 1
+
+    async def stream(agent: Agent, prompt: str, answer: str, tool_calls: int) -> None:
+        before = TOOL_CALLS[0]
+        final = None
+        events = 0
+        async for event in agent.arun(prompt, stream=True, stream_events=True):
+            events += 1
+            if type(event).__name__ == "RunCompletedEvent":
+                final = event.content
+        assert final == answer and events > 1
+        assert TOOL_CALLS[0] == before + tool_calls
+
+    async def text_stream() -> None:
+        await stream(text_agent, h.TEXT_PROMPT, h.TEXT_ANSWER, 0)
+
+    async def tool_stream() -> None:
+        await stream(tool_agent, h.TOOL_PROMPT, h.TOOL_ANSWER, 1)
+
+    async def slow_run() -> None:
+        assert (await slow_agent.arun(h.TEXT_PROMPT)).content == h.TEXT_ANSWER
+
+    scenarios = h.Scenarios(
+        construct=make_agent,
+        construct_prepared=make_agent_prepared,
+        text_sync=text_sync,
+        tool_sync=tool_sync,
+        text_async=text_async,
+        tool_async=tool_async,
+        text_stream=text_stream,
+        tool_stream=tool_stream,
+        slow_run=slow_run,
+        import_statement="from pilothouse import Agent",
+    )
+    results = h.run_scenarios(scenarios, s)
+    h.emit(
+        {
+            "framework": "pilothouse",
+            "version": pilothouse.__version__,
+            "quick": s.quick,
+            "stream_api": "async: agent.arun(stream=True, stream_events=True)",
+            "results": results,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
