@@ -95,7 +95,7 @@ class Settings:
             concurrency=1000,
             concurrency_repeats=3,
             latency_s=0.05,
-            import_repeats=7,
+            import_repeats=5,
         )
 
 
@@ -275,8 +275,14 @@ async def concurrency_ratio(
     return {"ratio": wall / single, "single_ms": single * 1e3, "wall_ms": wall * 1e3, "n": n}
 
 
-def import_time_ms(statement: str, repeats: int, python: str | None = None) -> dict[str, Any]:
-    """Median wall time of ``statement`` in a fresh interpreter, minus bare interpreter startup."""
+def import_time_ms(
+    statement: str, repeats: int, python: str | None = None, warm: bool = True
+) -> dict[str, Any]:
+    """Median wall time of ``statement`` in a fresh interpreter, minus bare interpreter startup.
+
+    ``warm`` first runs both commands once untimed; only ``--quick`` skips that, since the
+    script itself has just imported the same modules and so warmed the file cache already.
+    """
     exe = python or sys.executable
     env = {**os.environ, **QUIET_ENV}
 
@@ -285,8 +291,9 @@ def import_time_ms(statement: str, repeats: int, python: str | None = None) -> d
         subprocess.run([exe, "-c", code], check=True, env=env, stdout=subprocess.DEVNULL)
         return time.perf_counter() - t0
 
-    wall(statement)  # warms .pyc files and the OS file cache
-    wall("pass")
+    if warm:
+        wall(statement)  # warms .pyc files and the OS file cache
+        wall("pass")
     # Interleaved so that a slow period of the machine affects both series alike.
     with_import, bare = [], []
     for _ in range(repeats):
@@ -338,7 +345,12 @@ def run_scenarios(sc: Scenarios, settings: Settings) -> dict[str, Any]:
                 concurrency_ratio(sc.slow_run, settings.concurrency, settings.concurrency_repeats)
             ),
         ),
-        ("import", lambda: import_time_ms(sc.import_statement, settings.import_repeats)),
+        (
+            "import",
+            lambda: import_time_ms(
+                sc.import_statement, settings.import_repeats, warm=not settings.quick
+            ),
+        ),
     ]
     results: dict[str, Any] = {}
     for key, step in steps:

@@ -9,7 +9,5 @@ def get_weather(city: str) -> str:
     return f"Sunny in {city}"
 
 
-agent = Agent(
-    model=TestModel(text="**Sunny** in Paris today."), tools=[get_weather], markdown=True
-)
+agent = Agent(model=TestModel(text="**Sunny** in Paris today."), tools=[get_weather], markdown=True)
 agent.print_response("What is the weather in Paris?", stream=True)

@@ -6,18 +6,21 @@ import copy
 import logging
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator, Sequence
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pilothouse.agent.validation import check_type, reject_unknown
 from pilothouse.models.base import Model
 from pilothouse.models.message import Message
-from pilothouse.run import bridge, recent, registry
-from pilothouse.run.ids import new_id
 from pilothouse.run.events import BaseRunEvent, RunOutputEvent
-from pilothouse.run.loop import RunPlan, run_events
+from pilothouse.run.ids import new_id
 from pilothouse.run.output import RunInput, RunOutput
 from pilothouse.run.run_context import RunContext
 from pilothouse.tools import validate_tools
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from pilothouse.run.loop import RunPlan
 
 __all__ = ["Agent"]
 
@@ -37,6 +40,20 @@ _RUN_OPTIONS = (
     "debug_mode",
 )
 _id_lock = threading.Lock()
+_runtime: tuple[ModuleType, ModuleType, ModuleType, ModuleType] | None = None
+
+
+def _rt() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
+    """The run machinery (bridge, loop, registry, recent), imported on the first run.
+
+    Deferred so that ``import pilothouse`` does not pay for asyncio and the loop.
+    """
+    global _runtime
+    if _runtime is None:
+        from pilothouse.run import bridge, loop, recent, registry
+
+        _runtime = (bridge, loop, registry, recent)
+    return _runtime
 
 
 class Agent:
@@ -233,10 +250,11 @@ class Agent:
         metadata, retries, add_dependencies_to_context, add_session_state_to_context,
         debug_mode.
         """
+        bridge, loop, _, _ = _rt()
         plan = self._plan(input, stream, options, inline_sync=bridge.owns_loop())
         if stream:
-            return bridge.iterate_sync(run_events(plan))  # type: ignore[arg-type]
-        return bridge.run_sync(_drain(plan))
+            return bridge.iterate_sync(loop.run_events(plan))  # type: ignore[no-any-return]
+        return bridge.run_sync(_drain(plan))  # type: ignore[no-any-return]
 
     @overload
     def arun(
@@ -266,12 +284,12 @@ class Agent:
         """Cancel a run in flight: its current model or tool call is interrupted and it ends
         with status ``cancelled`` and a RunCancelled event. Return False if no such run is
         running."""
-        return registry.cancel(run_id, reason)
+        return _rt()[2].cancel(run_id, reason)  # type: ignore[no-any-return]
 
     def get_last_run_output(self, session_id: str | None = None) -> RunOutput | None:
         """Return this agent's latest finished run in this process (in ``session_id`` when
         given, else in the agent's default session, else any)."""
-        return recent.last_run(self.id, session_id or self.session_id)
+        return _rt()[3].last_run(self.id, session_id or self.session_id)  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ printing
 
@@ -316,7 +334,7 @@ class Agent:
             raise TypeError("run(): give the input to answer, e.g. agent.run('Tell me a joke').")
         model = self.model if self.model is not None else _default_model()
         run_id = new_id()
-        plan = RunPlan(self, model, input, stream, inline_sync)
+        plan: RunPlan = _rt()[1].RunPlan(self, model, input, stream, inline_sync)
         if options:
             _apply_run_options(plan, options)
         else:
@@ -437,7 +455,7 @@ def _validate_input(schema: type[Any], value: Any) -> Any:
 
 
 async def _drain(plan: RunPlan) -> RunOutput:
-    async for _ in run_events(plan):
+    async for _ in _rt()[1].run_events(plan):
         pass
     return plan.output
 
@@ -455,7 +473,7 @@ class AsyncRunStream:
 
     def __init__(self, plan: RunPlan) -> None:
         self.output = plan.output
-        self._events: AsyncGenerator[BaseRunEvent, None] = run_events(plan)
+        self._events: AsyncGenerator[BaseRunEvent, None] = _rt()[1].run_events(plan)
 
     def __aiter__(self) -> AsyncRunStream:
         return self

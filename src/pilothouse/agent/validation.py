@@ -6,7 +6,6 @@ eagerly — and cheaply, since they sit on the construction and run paths.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +16,8 @@ def reject_unknown(where: str, unknown: dict[str, Any], known: Iterable[str]) ->
     """Raise TypeError for unknown keyword arguments, suggesting the closest known names."""
     if not unknown:
         return
+    import difflib
+
     known = sorted(known)
     hints = []
     for name in unknown:

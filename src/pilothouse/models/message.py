@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from uuid import uuid4
 
 __all__ = ["Message", "Role", "ToolCall"]
 
@@ -13,7 +13,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 def _new_call_id() -> str:
-    return f"call_{uuid4().hex[:24]}"
+    return "call_" + os.urandom(12).hex()
 
 
 @dataclass(slots=True)

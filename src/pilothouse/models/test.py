@@ -62,9 +62,17 @@ def _usage(messages: Sequence[Message], content: str, calls: Sequence[ToolCall])
 
 
 def _deltas(
-    messages: Sequence[Message], content: str, calls: Sequence[ToolCall], usage: Usage | None
+    messages: Sequence[Message],
+    content: str,
+    calls: Sequence[ToolCall],
+    usage: Usage | None,
+    *,
+    word_by_word: bool = True,
 ) -> list[ModelDelta]:
-    deltas = [ModelDelta(content=chunk) for chunk in _text_chunks(content)] if content else []
+    deltas: list[ModelDelta] = []
+    if content:
+        chunks = _text_chunks(content) if word_by_word else [content]
+        deltas = [ModelDelta(content=chunk) for chunk in chunks]
     if calls:
         deltas.append(
             ModelDelta(
@@ -239,7 +247,11 @@ class FunctionModel(Model):
         if inspect.isawaitable(turn):
             turn = await turn
         response = _as_response(turn)
-        for delta in _deltas(history, response.content, response.tool_calls, response.usage):
+        # One chunk: a test that wants a word-by-word stream passes a stream_function.
+        deltas = _deltas(
+            history, response.content, response.tool_calls, response.usage, word_by_word=False
+        )
+        for delta in deltas:
             yield delta
 
     async def _stream_from_function(

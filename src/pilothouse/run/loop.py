@@ -115,12 +115,15 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
     ctx = plan.context
     agent = plan.agent
     model = plan.model
-    ids = _event_ids(out)
+    ids = _event_ids(out) if plan.stream else {}
     handle = registry.RunHandle(asyncio.get_running_loop())
+    # The task driving this generator: one for a drained run; a sync stream steps it in a new
+    # task each time, so streaming refreshes it before every interruptible await.
+    task = asyncio.current_task()
     registry.register(out.run_id, handle)
     started = _perf()
     stream = plan.stream
-    stream_events = plan.stream_events
+    stream_events = stream and plan.stream_events
     out.status = RunStatus.running
     try:
         if stream_events:
@@ -159,7 +162,8 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 first_token: float | None = None
                 try:
                     iterator = model.stream(messages, request).__aiter__()
-                    task = asyncio.current_task()
+                    if stream:
+                        task = asyncio.current_task()
                     while True:
                         handle.waiting_task = task
                         try:
@@ -197,7 +201,9 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                         delay,
                     )
                     attempt += 1
-                    handle.waiting_task = asyncio.current_task()
+                    if stream:
+                        task = asyncio.current_task()
+                    handle.waiting_task = task
                     try:
                         await _sleep(delay)
                     finally:
@@ -237,7 +243,9 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
             if stream_events:
                 for execution in executions[:allowed]:
                     yield ev.ToolCallStartedEvent(**ids, tool=execution)
-            handle.waiting_task = asyncio.current_task()
+            if stream:
+                task = asyncio.current_task()
+            handle.waiting_task = task
             try:
                 await _execute_all(
                     response.tool_calls[:allowed], executions[:allowed], by_name, plan
@@ -413,7 +421,6 @@ async def _execute(
         if function is None:
             known = ", ".join(sorted(by_name)) or "none"
             raise ToolArgumentsError(f"Unknown tool {call.name!r}. Available tools: {known}.")
-        arguments = function.prepare(call.arguments)
         ctx = plan.context
         injected = {
             "agent": plan.agent,
@@ -422,7 +429,7 @@ async def _execute(
             "dependencies": ctx.dependencies,
         }
         result = await function.acall(
-            arguments, injected, inline_sync=inline_ok and plan.inline_sync_tools
+            call.arguments, injected, inline_sync=inline_ok and plan.inline_sync_tools
         )
         execution.result = function.format_result(result)
     except ToolArgumentsError as exc:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import contextlib
 
 from pilothouse.run.output import RunOutput
 
@@ -12,27 +11,29 @@ __all__ = ["last_run", "remember"]
 # Bounded so that a long-lived process serving many sessions does not grow without end.
 _MAX_SESSIONS = 4096
 
-_by_session: OrderedDict[tuple[str, str], RunOutput] = OrderedDict()
+# Plain dicts: each operation below is atomic under the GIL, and a lost race between two
+# threads only decides which of two simultaneous runs counts as "last".
+_by_session: dict[tuple[str, str], RunOutput] = {}
 _by_agent: dict[str, RunOutput] = {}
-_lock = threading.Lock()
 
 
 def remember(output: RunOutput) -> None:
     """Record a finished run as the latest of its agent and of its session."""
-    if output.agent_id is None:
+    agent_id = output.agent_id
+    if agent_id is None:
         return
-    key = (output.agent_id, output.session_id or "")
-    with _lock:
-        _by_agent[output.agent_id] = output
-        _by_session[key] = output
-        _by_session.move_to_end(key)
-        if len(_by_session) > _MAX_SESSIONS:
-            _by_session.popitem(last=False)
+    _by_agent[agent_id] = output
+    key = (agent_id, output.session_id or "")
+    # Re-inserting moves the session to the end, so the oldest sessions are dropped first.
+    _by_session.pop(key, None)
+    _by_session[key] = output
+    if len(_by_session) > _MAX_SESSIONS:
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del _by_session[next(iter(_by_session))]
 
 
 def last_run(agent_id: str, session_id: str | None) -> RunOutput | None:
     """Return the latest run of the agent (in that session, when one is given)."""
-    with _lock:
-        if session_id is None:
-            return _by_agent.get(agent_id)
-        return _by_session.get((agent_id, session_id))
+    if session_id is None:
+        return _by_agent.get(agent_id)
+    return _by_session.get((agent_id, session_id))
