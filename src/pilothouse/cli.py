@@ -1,0 +1,79 @@
+"""The ``pilothouse`` command: ask an agent a question, or chat with one.
+
+pilothouse run "What is the weather in Paris?" --model openai:gpt-5-mini --stream
+pilothouse chat --model anthropic:claude-sonnet-4-5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pilothouse", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("run", "answer one question and exit"),
+        ("chat", "an interactive chat; the conversation is kept for the session"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        if name == "run":
+            command.add_argument("question", help="what to ask")
+        command.add_argument(
+            "--model",
+            default=None,
+            help="'provider:model_id' (openai:…, anthropic:…, local, test); default: local",
+        )
+        command.add_argument("--instructions", default=None, help="the agent's instructions")
+        command.add_argument("--stream", action="store_true", help="stream the answer")
+        command.add_argument("--markdown", action="store_true", help="render markdown")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    args = _parser().parse_args(argv)
+    from pilothouse import Agent, RunStatus
+
+    try:
+        agent = Agent(model=args.model, instructions=args.instructions, markdown=args.markdown)
+    except (TypeError, ValueError) as exc:
+        print(f"pilothouse: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        agent.print_response(args.question, stream=args.stream)
+        last = agent.get_last_run_output()
+        return 0 if last is not None and last.status == RunStatus.completed else 1
+    return _chat(agent, stream=args.stream)
+
+
+def _chat(agent: object, *, stream: bool) -> int:
+    from pilothouse import Agent
+    from pilothouse.models.message import Message
+
+    assert isinstance(agent, Agent)
+    history: list[Message] = []
+    print("Chatting with Pilothouse. An empty line or Ctrl-D ends the session.")
+    while True:
+        try:
+            question = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not question:
+            return 0
+        history.append(Message(role="user", content=question))
+        agent.print_response(list(history), stream=stream, show_message=False)
+        last = agent.get_last_run_output()
+        if last is not None and last.status.value == "COMPLETED":
+            history.append(Message(role="assistant", content=last.get_content_as_string()))
+        else:
+            history.pop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
