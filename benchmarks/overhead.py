@@ -173,8 +173,9 @@ def table(results: list[dict[str, Any]], info: dict[str, Any], quick: bool) -> s
             lines.append(f"- {r['framework']}: {r['stream_api']}")
     lines.append("")
     load = info["load_1min_at_start"]
+    pythons = sorted({r["env"]["python"] for r in results if "env" in r} or {info["python"]})
     lines.append(
-        f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
+        f"Machine: {info['cpu']}, {info['cores']} cores, Python {', '.join(pythons)}, "
         f"{info['platform']}; {info['date']}; 1-min load at start "
         f"{'n/a' if load is None else f'{load:.2f}'}"
         f"{'; --quick (smoke-test precision)' if quick else ''}."

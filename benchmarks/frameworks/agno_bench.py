@@ -87,11 +87,13 @@ class FakeModel(Model):
     def invoke(
         self, messages: list[Message], assistant_message: Message, **_: Any
     ) -> ModelResponse:
+        """Answer a sync request."""
         return self._parse_provider_response(self.respond(messages))
 
     async def ainvoke(
         self, messages: list[Message], assistant_message: Message, **_: Any
     ) -> ModelResponse:
+        """Answer an async request, after the simulated latency if there is one."""
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         return self._parse_provider_response(self.respond(messages))
@@ -99,16 +101,19 @@ class FakeModel(Model):
     def invoke_stream(
         self, messages: list[Message], assistant_message: Message, **_: Any
     ) -> Iterator[ModelResponse]:
+        """Stream a sync request's answer as one chunk."""
         yield self._parse_provider_response_delta(self.respond(messages))
 
     async def ainvoke_stream(  # type: ignore[override]
         self, messages: list[Message], assistant_message: Message, **_: Any
     ) -> AsyncIterator[ModelResponse]:
+        """Stream an async request's answer as one chunk."""
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         yield self._parse_provider_response_delta(self.respond(messages))
 
     def _parse_provider_response(self, response: Payload, **_: Any) -> ModelResponse:
+        """Turn the provider-shaped payload into agno's response, with token usage."""
         return ModelResponse(
             role="assistant",
             content=response.get("content"),
@@ -117,6 +122,7 @@ class FakeModel(Model):
         )
 
     def _parse_provider_response_delta(self, response: Payload) -> ModelResponse:
+        """Turn one streamed payload into agno's response."""
         # One chunk carries the whole reply, as with the other frameworks' fakes.
         return self._parse_provider_response(response)
 

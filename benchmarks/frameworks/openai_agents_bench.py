@@ -212,7 +212,10 @@ class FakeModel(Model):
         self.respond = respond
         self.latency_s = latency_s
 
-    async def get_response(self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any):
+    async def get_response(
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+    ) -> ModelResponse:
+        """Answer a request with the whole reply, after the simulated latency if any."""
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         items = [{"role": "user", "content": input}] if isinstance(input, str) else input
@@ -222,6 +225,7 @@ class FakeModel(Model):
     async def stream_response(  # type: ignore[override]
         self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
     ) -> AsyncIterator[Any]:
+        """Stream the reply as the Responses-API events of one chunk."""
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         items = [{"role": "user", "content": input}] if isinstance(input, str) else input

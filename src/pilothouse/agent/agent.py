@@ -26,9 +26,10 @@ __all__ = ["Agent"]
 
 logger = logging.getLogger("pilothouse")
 
+_MEDIA_KINDS = ("images", "audio", "videos", "files")
 _RUN_OPTIONS = (
-    "stream",
     "stream_events",
+    *_MEDIA_KINDS,
     "user_id",
     "session_id",
     "session_state",
@@ -246,7 +247,8 @@ class Agent:
         running event loop (notebooks). A failing model or tool never raises here: the output
         has status ``error`` and the message as content.
 
-        Keyword options: stream_events, user_id, session_id, session_state, dependencies,
+        Keyword options: stream_events, user_id, session_id, session_state, images, audio,
+        videos, files (lists of `pilothouse.media` objects, sent with the input), dependencies,
         metadata, retries, add_dependencies_to_context, add_session_state_to_context,
         debug_mode.
         """
@@ -367,7 +369,7 @@ class Agent:
             agent_name=self.name,
             session_id=session_id,
             user_id=user_id,
-            input=RunInput(input_content=input),
+            input=RunInput(input_content=input, **plan.media) if plan.media else RunInput(input),
             model=model.id,
             model_provider=model.provider,
             metadata=metadata,
@@ -418,6 +420,24 @@ def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:
         agent.add_session_state_to_context if add_state is None else bool(add_state)
     )
     plan.debug_mode = bool(get("debug_mode"))
+    for kind in _MEDIA_KINDS:
+        items = get(kind)
+        if items is not None:
+            plan.media[kind] = _check_media(kind, items)
+
+
+def _check_media(kind: str, items: Any) -> list[Any]:
+    from pilothouse.media import Audio, File, Image, Video
+
+    expected: type = {"images": Image, "audio": Audio, "videos": Video, "files": File}[kind]
+    if isinstance(items, expected):
+        items = [items]
+    if not isinstance(items, list | tuple) or not all(isinstance(i, expected) for i in items):
+        raise TypeError(
+            f"run(): {kind} must be a list of pilothouse.media.{expected.__name__}, "
+            f"e.g. {kind}=[{expected.__name__}(filepath='...')]."
+        )
+    return list(items)
 
 
 _AGENT_PARAMETERS = tuple(

@@ -61,7 +61,8 @@ class Message:
     """One message of a conversation.
 
     ``content`` is text, or for user messages with media a list of content parts (dicts with
-    a ``type``). Assistant messages may carry ``tool_calls``; tool messages carry the
+    a ``type``), with any media (`pilothouse.media`) in ``images``, ``audio``, ``videos`` and
+    ``files``. Assistant messages may carry ``tool_calls``; tool messages carry the
     ``tool_call_id`` and ``name`` of the call they answer. ``metrics`` holds the usage and
     timing of the model call that produced an assistant message.
     """
@@ -73,6 +74,10 @@ class Message:
     name: str | None = None
     reasoning_content: str | None = None
     tool_call_error: bool = False
+    images: list[Any] | None = None
+    audio: list[Any] | None = None
+    videos: list[Any] | None = None
+    files: list[Any] | None = None
     metrics: Any = None
     created_at: float | None = None
 
@@ -100,6 +105,10 @@ class Message:
             data["reasoning_content"] = self.reasoning_content
         if self.tool_call_error:
             data["tool_call_error"] = True
+        for kind in ("images", "audio", "videos", "files"):
+            items = getattr(self, kind)
+            if items:
+                data[kind] = [item.to_dict() for item in items]
         if self.metrics is not None:
             data["metrics"] = self.metrics.to_dict()
         if self.created_at is not None:
@@ -109,9 +118,15 @@ class Message:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
         """Rebuild a Message from `to_dict` output."""
+        from pilothouse.media import Media
         from pilothouse.run.metrics import Metrics
 
         calls = data.get("tool_calls")
+        media = {
+            kind: [Media.from_dict(m) for m in data[kind]]
+            for kind in ("images", "audio", "videos", "files")
+            if data.get(kind)
+        }
         metrics = data.get("metrics")
         return cls(
             role=data["role"],
@@ -123,4 +138,5 @@ class Message:
             tool_call_error=bool(data.get("tool_call_error", False)),
             metrics=Metrics.from_dict(metrics) if metrics else None,
             created_at=data.get("created_at"),
+            **media,
         )

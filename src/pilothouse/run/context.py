@@ -15,7 +15,12 @@ from pilothouse.run.run_context import RunContext
 if TYPE_CHECKING:
     from pilothouse.agent.agent import Agent
 
-__all__ = ["build_system_message", "build_user_messages", "resolve_dependencies"]
+__all__ = [
+    "attach_media",
+    "build_system_message",
+    "build_user_messages",
+    "resolve_dependencies",
+]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -166,3 +171,12 @@ def build_user_messages(value: Any) -> list[Message]:
             return [m if isinstance(m, Message) else Message.from_dict(m) for m in value]
         return [Message(role="user", content="\n".join(input_to_text(v) for v in value))]
     return [Message(role="user", content=input_to_text(value))]
+
+
+def attach_media(messages: list[Message], media: Mapping[str, list[Any]]) -> None:
+    """Attach the run's media to its last user message (the input the media goes with)."""
+    for message in reversed(messages):
+        if message.role == "user":
+            for kind, items in media.items():
+                setattr(message, kind, [*(getattr(message, kind) or ()), *items])
+            return

@@ -23,6 +23,7 @@ from pilothouse.run import events as ev
 from pilothouse.run import recent, registry
 from pilothouse.run.context import (
     build_system_message,
+    attach_media,
     build_user_messages,
     resolve_dependencies,
 )
@@ -57,6 +58,7 @@ class RunPlan:
         "dependencies",
         "inline_sync_tools",
         "input",
+        "media",
         "metadata",
         "model",
         "output",
@@ -90,6 +92,7 @@ class RunPlan:
         self.session_id: str | None = None
         self.session_state: dict[str, Any] | None = None
         self.metadata: dict[str, Any] | None = None
+        self.media: dict[str, list[Any]] = {}
 
 
 class _CancelledByUser(Exception):
@@ -141,6 +144,8 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
         if system is not None:
             messages.append(system)
         messages.extend(build_user_messages(plan.input))
+        if plan.media:
+            attach_media(messages, plan.media)
         out.messages = messages
 
         functions = resolve_tools(agent.tools) if agent.tools else []
@@ -427,6 +432,7 @@ async def _execute(
             "run_context": ctx,
             "session_state": ctx.session_state,
             "dependencies": ctx.dependencies,
+            **plan.media,
         }
         result = await function.acall(
             call.arguments, injected, inline_sync=inline_ok and plan.inline_sync_tools

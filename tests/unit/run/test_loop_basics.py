@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -214,3 +215,46 @@ def test_debug_mode_logs_the_run(caplog: pytest.LogCaptureFixture) -> None:
     messages = [r.getMessage() for r in caplog.records]
     assert any("user: loud" in m for m in messages)
     assert any("assistant: echo: loud" in m for m in messages)
+
+
+def test_media_go_with_the_user_message_the_input_and_the_tools(tmp_path: Path) -> None:
+    from pilothouse.media import File, Image
+
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(b"\x89PNG fake")
+    seen: list[Message] = []
+    tool_saw: list[object] = []
+
+    def count_images(images: list[Image]) -> int:
+        """Count the images of the run."""
+        tool_saw.extend(images)
+        return len(images)
+
+    def decide(messages: list[Message], tools: object) -> object:
+        seen.append(messages[-1])
+        if messages[-1].role == "tool":
+            return "done"
+        return [ToolCall(name="count_images")]
+
+    image = Image(filepath=picture)
+    doc = File(content=b"%PDF-1.4", name="doc.pdf")
+    out = Agent(model=FunctionModel(decide), tools=[count_images]).run(
+        "Describe this", images=[image], files=[doc]
+    )
+    assert seen[0].images == [image] and seen[0].files == [doc]
+    assert out.input is not None and out.input.images == [image] and out.input.files == [doc]
+    assert tool_saw == [image]
+    assert out.tools[0].result == "1"
+    assert doc.get_mime_type() == "application/pdf" and image.get_mime_type() == "image/png"
+
+
+def test_bad_media_arguments_raise_at_once() -> None:
+    from pilothouse.media import Image
+
+    agent = Agent(model=FunctionModel(echo))
+    with pytest.raises(TypeError, match=r"images must be a list of pilothouse.media.Image"):
+        agent.run("x", images=["cat.png"])
+    with pytest.raises(ValueError, match="exactly one of url=, filepath= or content="):
+        Image()
+    with pytest.raises(ValueError, match="no such file"):
+        Image(filepath="/nonexistent/cat.png")
