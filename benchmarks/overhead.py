@@ -33,6 +33,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OTHERS_PYTHON = HERE / ".venv-others" / "bin" / "python"
 
+MISSING_OTHERS = (
+    "benchmarks/.venv-others is missing, so only Pilothouse was measured: run "
+    "benchmarks/setup_others.sh to compare with agno, pydantic-ai and openai-agents."
+)
+
 # (name, script, runs under the project's interpreter)
 FRAMEWORKS = [
     ("pilothouse", "pilothouse_bench.py", True),
@@ -45,7 +50,7 @@ FRAMEWORKS = [
 ROWS: list[tuple[str, str, str, float | None, str]] = [
     ("construct", "Agent construction, one tool from a plain function", "µs", 3, "median_us"),
     ("construct_prepared", "Agent construction, tool object made once", "µs", None, "median_us"),
-    ("memory_kib", "Retained memory per agent", "KiB", 3, ""),
+    ("memory", "Retained memory per agent", "KiB", 3, "kib"),
     ("text_sync", "Text run, sync", "µs", 50, "median_us"),
     ("text_async", "Text run, async", "µs", 50, "median_us"),
     ("text_stream", "Text run, stream with all events", "µs", 50, "median_us"),
@@ -80,18 +85,22 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass  # not Linux: keep what platform reports
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = None
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "load_1min_at_start": load,
+        "load_1min_at_start": load_average(),
     }
+
+
+def load_average() -> float | None:
+    """The 1-minute load average: other work on the machine inflates every timing."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 def run_framework(name: str, script: str, python: str, quick: bool) -> dict[str, Any]:
@@ -129,11 +138,11 @@ def value(result: dict[str, Any], key: str, field: str) -> float | None:
     entry = result.get("results", {}).get(key)
     if entry is None:
         return None
-    return float(entry[field]) if field else float(entry)
+    return float(entry[field])
 
 
 def fmt(x: float | None, unit: str) -> str:
-    """A measurement for the table: three significant figures are plenty for overhead."""
+    """A measurement for the table: whole numbers from 100, else one or two decimals."""
     if x is None:
         return "n/a"
     if unit == "×":
@@ -143,7 +152,9 @@ def fmt(x: float | None, unit: str) -> str:
     return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
 
 
-def table(results: list[dict[str, Any]], info: dict[str, Any], quick: bool) -> str:
+def table(
+    results: list[dict[str, Any]], info: dict[str, Any], quick: bool, others_missing: bool
+) -> str:
     """The markdown report: one row per measurement, one column per framework."""
     heads = []
     for r in results:
@@ -156,8 +167,10 @@ def table(results: list[dict[str, Any]], info: dict[str, Any], quick: bool) -> s
     pilothouse = next((r for r in results if r["framework"] == "pilothouse"), {})
     for key, label, unit, target, field in ROWS:
         n = ""
-        if key == "concurrency":
-            counts = {value(r, key, "n") for r in results if "error" not in r}
+        if key in ("concurrency", "memory"):
+            # Counts can differ between frameworks (a slow one stops early), so show them.
+            field_n = "n" if key == "concurrency" else "objects"
+            counts = {value(r, key, field_n) for r in results if "error" not in r}
             n = f" (n = {', '.join(f'{c:,.0f}' for c in sorted(c for c in counts if c))})"
         cells = [fmt(value(r, key, field), unit) for r in results]
         goal = "-"
@@ -167,17 +180,20 @@ def table(results: list[dict[str, Any]], info: dict[str, Any], quick: bool) -> s
             goal = f"≤ {target:g}{verdict}"
         lines.append(f"| {label}{n} ({unit}) | " + " | ".join(cells) + f" | {goal} |")
     lines.append("")
+    if others_missing:
+        lines.append(MISSING_OTHERS)
+        lines.append("")
     lines.append("Stream mode per framework:")
     for r in results:
         if "stream_api" in r:
             lines.append(f"- {r['framework']}: {r['stream_api']}")
     lines.append("")
-    load = info["load_1min_at_start"]
+    loads = [info["load_1min_at_start"], info.get("load_1min_at_end")]
+    load = "/".join("n/a" if x is None else f"{x:.2f}" for x in loads)
     pythons = sorted({r["env"]["python"] for r in results if "env" in r} or {info["python"]})
     lines.append(
         f"Machine: {info['cpu']}, {info['cores']} cores, Python {', '.join(pythons)}, "
-        f"{info['platform']}; {info['date']}; 1-min load at start "
-        f"{'n/a' if load is None else f'{load:.2f}'}"
+        f"{info['platform']}; {info['date']}; 1-min load average at start/end {load}"
         f"{'; --quick (smoke-test precision)' if quick else ''}."
     )
     lines.append(
@@ -211,11 +227,7 @@ def main() -> int:
     results = []
     others_missing = not OTHERS_PYTHON.exists()
     if others_missing:
-        print(
-            "[overhead] benchmarks/.venv-others is missing: run benchmarks/setup_others.sh to "
-            "compare with agno, pydantic-ai and openai-agents. Measuring Pilothouse only.",
-            file=sys.stderr,
-        )
+        print(f"[overhead] {MISSING_OTHERS}", file=sys.stderr)
     for name, script, own in FRAMEWORKS:
         if wanted and name not in wanted:
             continue
@@ -224,11 +236,13 @@ def main() -> int:
         python = sys.executable if own else str(OTHERS_PYTHON)
         results.append(run_framework(name, script, python, args.quick))
 
+    info["load_1min_at_end"] = load_average()
     if args.json:
-        json.dump({"machine": info, "quick": args.quick, "frameworks": results}, sys.stdout)
+        raw = {"machine": info, "quick": args.quick, "frameworks": results}
+        json.dump(raw, sys.stdout)
         print()
     else:
-        print(table(results, info, args.quick))
+        print(table(results, info, args.quick, others_missing))
     return 1 if any("error" in r for r in results) else 0
 
 

@@ -1,9 +1,10 @@
 """Overhead benchmark for agno, with a fake model that answers instantly.
 
 Run by ``benchmarks/overhead.py`` under ``benchmarks/.venv-others/bin/python``; prints one JSON
-object. The fake model subclasses ``agno.models.base.Model`` the way agno's provider classes do:
-``invoke``/``ainvoke``/``invoke_stream``/``ainvoke_stream`` produce a provider-shaped payload and the
-``_parse_provider_response*`` methods turn it into agno's ``ModelResponse``, with token usage.
+object. The fake model subclasses ``agno.models.base.Model`` the way agno's provider classes
+do: ``invoke``/``ainvoke``/``invoke_stream``/``ainvoke_stream`` produce a provider-shaped payload
+and the ``_parse_provider_response*`` methods turn it into agno's ``ModelResponse``, with token
+usage.
 """
 
 from __future__ import annotations

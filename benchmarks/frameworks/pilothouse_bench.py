@@ -1,11 +1,9 @@
 """Overhead benchmark for Pilothouse, with a fake model that answers instantly.
 
 Run by ``benchmarks/overhead.py`` with the project's own interpreter; prints one JSON object.
-The fake is ``pilothouse.models.test.FunctionModel`` with a ``stream_function`` that yields each
-reply as one chunk (the whole text, or the whole tool call) followed by its usage. Pilothouse
-models always stream, so this is what the other frameworks' fakes send too: one chunk per reply
-and a fixed usage, rather than ``FunctionModel(function)``, which splits text into words and
-counts tokens.
+The fake is ``pilothouse.models.test.FunctionModel``: a function decides each turn and returns
+a ``ModelResponse`` with a fixed usage, which the model sends as one chunk, as the other
+frameworks' fakes do.
 """
 
 from __future__ import annotations
@@ -13,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 
 def _load_harness() -> ModuleType:
@@ -37,9 +33,7 @@ h.block_network()
 
 import pilothouse  # noqa: E402
 from pilothouse import Agent, tool  # noqa: E402
-from pilothouse.models import ToolCall  # noqa: E402
-from pilothouse.models.base import ModelDelta, ToolDefinition  # noqa: E402
-from pilothouse.models.message import Message  # noqa: E402
+from pilothouse.models import Message, ModelResponse, ToolCall, ToolDefinition  # noqa: E402
 from pilothouse.models.test import FunctionModel  # noqa: E402
 from pilothouse.run.metrics import Usage  # noqa: E402
 
@@ -52,29 +46,25 @@ def get_weather(city: str) -> str:
     return f"Sunny in {city}"
 
 
-Turn = Callable[[list[Message], list[ToolDefinition]], AsyncIterator[Any]]
+def usage() -> Usage:
+    """The token usage every fake reply reports (a new object, as a provider would send)."""
+    return Usage(input_tokens=10, output_tokens=5)
 
 
-def usage() -> ModelDelta:
-    """The token usage every fake reply reports, as the stream's last delta."""
-    return ModelDelta(usage=Usage(input_tokens=10, output_tokens=5))
-
-
-async def answer_text(messages: list[Message], tools: list[ToolDefinition]) -> AsyncIterator[Any]:
+def answer_text(messages: list[Message], tools: list[ToolDefinition]) -> ModelResponse:
     """Text scenario: always the final answer."""
-    yield h.TEXT_ANSWER
-    yield usage()
+    return ModelResponse(content=h.TEXT_ANSWER, usage=usage())
 
 
-async def answer_tool(messages: list[Message], tools: list[ToolDefinition]) -> AsyncIterator[Any]:
+def answer_tool(messages: list[Message], tools: list[ToolDefinition]) -> ModelResponse:
     """Tool scenario: call get_weather first, then answer from its result."""
     last = messages[-1]
     if last.role == "tool":
         # Answering only from the real tool result makes a skipped tool fail the assertions.
-        yield h.TOOL_ANSWER if last.content == h.TOOL_RESULT else "wrong tool result"
-    else:
-        yield ToolCall(name="get_weather", arguments={"city": "Paris"})
-    yield usage()
+        text = h.TOOL_ANSWER if last.content == h.TOOL_RESULT else "wrong tool result"
+        return ModelResponse(content=text, usage=usage())
+    call = ToolCall(name="get_weather", arguments={"city": "Paris"})
+    return ModelResponse(tool_calls=[call], usage=usage())
 
 
 class Slow:
@@ -83,23 +73,15 @@ class Slow:
     latency_s = 0.05
 
     @classmethod
-    async def answer(
-        cls, messages: list[Message], tools: list[ToolDefinition]
-    ) -> AsyncIterator[Any]:
+    async def answer(cls, messages: list[Message], tools: list[ToolDefinition]) -> ModelResponse:
         """Wait, then answer; the wait is the simulated model latency."""
         await asyncio.sleep(cls.latency_s)
-        yield h.TEXT_ANSWER
-        yield usage()
+        return ModelResponse(content=h.TEXT_ANSWER, usage=usage())
 
 
-def fake(turn: Turn) -> FunctionModel:
-    """A FunctionModel driven by ``turn``."""
-    return FunctionModel(stream_function=turn)
-
-
-TEXT_MODEL = fake(answer_text)
-TOOL_MODEL = fake(answer_tool)
-SLOW_MODEL = fake(Slow.answer)
+TEXT_MODEL = FunctionModel(answer_text)
+TOOL_MODEL = FunctionModel(answer_tool)
+SLOW_MODEL = FunctionModel(Slow.answer)
 PREPARED_TOOL = tool(get_weather)
 
 

@@ -5,23 +5,30 @@
 * `Toolkit` groups tools under a name, with instructions;
 * `resolve_tools` flattens what an agent was given into `Function` objects for a run, and
   `validate_tools` checks it cheaply when the agent is made;
+* `resolve_toolset` does the same plus definitions and a name index (a `ToolSet`), cached so
+  that repeated runs with the same tools cost a dictionary lookup;
 * `INJECTED_PARAMETERS` are parameter names the run loop fills in (``agent``,
   ``run_context``, ``session_state``...), hidden from the model.
+
+Importing this package does not import Pydantic: that happens when a schema is first built or
+arguments are first validated.
 """
 
 from __future__ import annotations
 
 from pilothouse.tools.decorator import tool
 from pilothouse.tools.function import Function
-from pilothouse.tools.resolve import resolve_tools, validate_tools
-from pilothouse.tools.spec import INJECTED_PARAMETERS
+from pilothouse.tools.injected import INJECTED_PARAMETERS
+from pilothouse.tools.resolve import ToolSet, resolve_tools, resolve_toolset, validate_tools
 from pilothouse.tools.toolkit import Toolkit
 
 __all__ = [
     "INJECTED_PARAMETERS",
     "Function",
+    "ToolSet",
     "Toolkit",
     "resolve_tools",
+    "resolve_toolset",
     "tool",
     "validate_tools",
 ]

@@ -2,18 +2,23 @@
 
 Error messages go back to the model so that it can fix its call: they name each failing
 parameter and say why in a line, without Pydantic's documentation links.
+
+Pydantic is imported only when a validation fails: by then it is loaded (the tool's spec holds a
+Pydantic model), and `pilothouse.tools` imports this module without importing Pydantic.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from pilothouse.exceptions import ToolArgumentsError
-from pilothouse.tools.spec import ToolSpec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from pilothouse.tools.spec import ToolSpec
 
 __all__ = ["parse_arguments", "validate_arguments"]
 
@@ -59,7 +64,11 @@ def validate_arguments(tool_name: str, spec: ToolSpec, arguments: dict[str, Any]
     """
     try:
         return spec.model.model_validate(arguments)
-    except ValidationError as exc:
+    except Exception as exc:
+        from pydantic import ValidationError
+
+        if not isinstance(exc, ValidationError):
+            raise
         accepted = [param for _, param in spec.fields]
         problems = [_describe(error, accepted) for error in exc.errors(include_url=False)]
         raise ToolArgumentsError(

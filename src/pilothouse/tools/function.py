@@ -1,31 +1,42 @@
-"""`Function`: one Python callable offered to a model as a tool."""
+"""`Function`: one Python callable offered to a model as a tool.
+
+Pydantic is not imported here: `pilothouse.tools.spec`, which needs it, is imported when a
+tool's schema or validator is first used, so that ``import pilothouse`` stays fast.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
+import itertools
 import json
 import re
 import types
-from collections.abc import Callable, Mapping
-from typing import Any, Unpack
-
-from pydantic import BaseModel
-from pydantic_core import PydanticSerializationError
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
 from pilothouse.models.base import ToolDefinition
 from pilothouse.tools.arguments import parse_arguments, validate_arguments
 from pilothouse.tools.cache import ResultCache
 from pilothouse.tools.options import ToolOptions, check_option_names
 from pilothouse.tools.result import collect_async, collect_sync, format_result
-from pilothouse.tools.spec import ToolSpec, get_spec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from pilothouse.tools.spec import ToolSpec
 
 __all__ = ["Function", "callable_name", "check_callable", "tool_name_of"]
 
 # What OpenAI and Anthropic both accept as a tool name.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _RESULT_CACHE_SIZE = 256
+# Results of these exact types are neither awaitables nor generators: acall returns them without
+# the inspect checks. Exact types only, since a subclass could define __await__.
+_PLAIN_RESULT_TYPES = frozenset({str, int, float, bool, bytes, dict, list, tuple, type(None)})
+# next() on a count is atomic under the GIL: concurrent renames still get distinct generations.
+_GENERATIONS = itertools.count(1)
 
 
 def callable_name(fn: Callable[..., Any]) -> str:
@@ -72,6 +83,13 @@ class Function:
         cache_ttl: Lifetime of cached results, in seconds.
     """
 
+    definitions_generation: ClassVar[int] = 0
+    """Changes whenever the name or description of any `Function` is set after creation.
+
+    Caches of definitions built from several tools (`pilothouse.tools.resolve_toolset`) compare
+    it with the value they were built under instead of re-checking each tool.
+    """
+
     def __init__(
         self,
         entrypoint: Callable[..., Any],
@@ -94,10 +112,12 @@ class Function:
         elif isinstance(entrypoint, types.MethodType) and isinstance(entrypoint.__func__, Function):
             entrypoint = types.MethodType(entrypoint.__func__.entrypoint, entrypoint.__self__)
         self.entrypoint: Callable[..., Any] = entrypoint
-        self.name: str = name if name is not None else callable_name(entrypoint)
-        if not _NAME_RE.match(self.name):
+        # Set directly, not through the setters: a new tool is in no cached tool set yet, so
+        # there is nothing to invalidate (see `definitions_generation`).
+        self._name: str = name if name is not None else callable_name(entrypoint)
+        if not _NAME_RE.match(self._name):
             raise ValueError(
-                f"invalid tool name {self.name!r}: use 1 to 64 letters, digits, '_' or '-' "
+                f"invalid tool name {self._name!r}: use 1 to 64 letters, digits, '_' or '-' "
                 "(pass name=... to choose one)"
             )
         self._description = description
@@ -159,9 +179,23 @@ class Function:
     @property
     def spec(self) -> ToolSpec:
         """The cached parameter spec of the entrypoint (built on first access)."""
-        if self._spec is None:
-            self._spec = get_spec(self.entrypoint)
-        return self._spec
+        spec = self._spec
+        if spec is None:
+            # Imported on first use: the spec module loads Pydantic.
+            from pilothouse.tools.spec import get_spec
+
+            spec = self._spec = get_spec(self.entrypoint)
+        return spec
+
+    @property
+    def name(self) -> str:
+        """The tool name the model calls."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+        self._changed()
 
     @property
     def description(self) -> str | None:
@@ -173,7 +207,12 @@ class Function:
     @description.setter
     def description(self, value: str | None) -> None:
         self._description = value
+        self._changed()
+
+    def _changed(self) -> None:
         self._definition = None
+        # Assigned on the base class so that subclasses share one counter.
+        Function.definitions_generation = next(_GENERATIONS)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -191,8 +230,8 @@ class Function:
     @property
     def definition(self) -> ToolDefinition:
         """What the model is told about this tool."""
-        if self._definition is None or self._definition.name != self.name:
-            self._definition = ToolDefinition(self.name, self.description, self.parameters)
+        if self._definition is None:
+            self._definition = ToolDefinition(self._name, self.description, self.parameters)
         return self._definition
 
     def prepare(self, arguments: Mapping[str, Any] | str | None) -> dict[str, Any]:
@@ -209,7 +248,10 @@ class Function:
         return self.spec.kwargs_from(self._validate(arguments))
 
     def _validate(self, arguments: Mapping[str, Any] | str | None) -> BaseModel:
-        return validate_arguments(self.name, self.spec, parse_arguments(self.name, arguments))
+        # An exact dict is validated as is (acall does the same): validation does not mutate
+        # it, so the copy that parse_arguments makes of other mappings is not needed.
+        data = arguments if type(arguments) is dict else parse_arguments(self._name, arguments)
+        return validate_arguments(self._name, self.spec, data)
 
     async def acall(
         self,
@@ -233,8 +275,11 @@ class Function:
             ToolArgumentsError: The arguments are invalid.
             Exception: Whatever the tool raised, unchanged.
         """
-        spec = self.spec
-        validated = self._validate(arguments)
+        # This runs for every tool call, so it is written out flat: no helper coroutine, and
+        # the inspect checks only for results that may be awaitables or generators.
+        spec = self._spec if self._spec is not None else self.spec
+        data = arguments if type(arguments) is dict else parse_arguments(self._name, arguments)
+        validated = validate_arguments(self._name, spec, data)
         kwargs = spec.kwargs_from(validated)
         key: str | None = None
         if self.cache_results:
@@ -242,27 +287,30 @@ class Function:
             hit, cached = self._result_cache().get(key)
             if hit:
                 return cached
-        for name in spec.injected:
-            kwargs[name] = injected.get(name) if injected is not None else None
-        args, kwargs = spec.call_args(kwargs)
-        result = await self._invoke(args, kwargs, inline_sync=inline_sync)
-        if key is not None:
-            self._result_cache().put(key, result)
-        return result
-
-    async def _invoke(self, args: list[Any], kwargs: dict[str, Any], *, inline_sync: bool) -> Any:
+        if spec.injected:
+            for name in spec.injected:
+                kwargs[name] = injected.get(name) if injected is not None else None
+        args: Sequence[Any] = ()
+        if spec.positional_only:
+            args, kwargs = spec.call_args(kwargs)
         if self._is_async or inline_sync:
             result = _call_and_drain(self.entrypoint, args, kwargs, self.format_result)
         else:
             result = await asyncio.to_thread(
                 _call_and_drain, self.entrypoint, args, kwargs, self.format_result
             )
-        if inspect.isawaitable(result):
+        kind = type(result)
+        if kind is types.CoroutineType or (
+            kind not in _PLAIN_RESULT_TYPES and inspect.isawaitable(result)
+        ):
             result = await result
-        if inspect.isasyncgen(result):
-            return await collect_async(result, self.format_result)
-        if inspect.isgenerator(result):
-            return collect_sync(result, self.format_result)
+        if type(result) not in _PLAIN_RESULT_TYPES:
+            if inspect.isasyncgen(result):
+                result = await collect_async(result, self.format_result)
+            elif inspect.isgenerator(result):
+                result = collect_sync(result, self.format_result)
+        if key is not None:
+            self._result_cache().put(key, result)
         return result
 
     def _result_cache(self) -> ResultCache:
@@ -327,7 +375,12 @@ def _is_async_callable(fn: Callable[..., Any]) -> bool:
 def _cache_key(validated: BaseModel) -> str:
     try:
         data = validated.model_dump(mode="json", by_alias=True)
-    except PydanticSerializationError:
+    except Exception as exc:
+        # Imported only here, where Pydantic is loaded already (``validated`` is a model).
+        from pydantic_core import PydanticSerializationError
+
+        if not isinstance(exc, PydanticSerializationError):
+            raise
         # Values JSON cannot hold (possible for untyped parameters): their str() will do.
         data = validated.model_dump(by_alias=True)
     return json.dumps(data, sort_keys=True, default=str)
@@ -335,13 +388,13 @@ def _cache_key(validated: BaseModel) -> str:
 
 def _call_and_drain(
     fn: Callable[..., Any],
-    args: list[Any],
+    args: Sequence[Any],
     kwargs: dict[str, Any],
     fmt: Callable[[Any], str],
 ) -> Any:
     # A sync generator's body runs while it is iterated, so it is drained here: in the
     # worker thread when the call runs in one.
     result = fn(*args, **kwargs)
-    if inspect.isgenerator(result):
+    if type(result) is types.GeneratorType:  # a final type: same as inspect.isgenerator
         return collect_sync(result, fmt)
     return result

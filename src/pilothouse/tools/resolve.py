@@ -4,21 +4,57 @@ This runs on every run, so it must stay cheap: a plain function gets one `Functi
 first use and kept on the function, so later runs reuse it (and its cached schema and
 definition) after a dictionary lookup. That `Function` is shared by every agent listing the
 plain function; use ``@tool(...)`` or `Function.from_callable` for per-agent options.
+
+`resolve_toolset` goes further for the run loop: the whole result (functions, definitions and
+the name index) is remembered per list of entries, so a repeated run costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
+import threading
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pilothouse.models.base import ToolDefinition
 from pilothouse.tools.function import Function
 from pilothouse.tools.toolkit import Toolkit
 
-__all__ = ["resolve_tools", "validate_tools"]
+__all__ = ["ToolSet", "resolve_tools", "resolve_toolset", "validate_tools"]
 
 _CACHE_ATTRIBUTE = "__pilothouse_function__"
 _ACCEPTED = "a function, a bound method, a callable object, a Function (from @tool) or a Toolkit"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ToolSet:
+    """The tools of a run, resolved: see `resolve_toolset`.
+
+    A `ToolSet` may be shared by many runs: treat it as read-only.
+
+    Attributes:
+        functions: The tools, flattened in order (toolkits expanded in place).
+        definitions: What the model is told about each tool, in the same order.
+        by_name: The tools by name (read-only).
+    """
+
+    functions: tuple[Function, ...]
+    definitions: tuple[ToolDefinition, ...]
+    by_name: Mapping[str, Function]
+
+
+_EMPTY_TOOLSET = ToolSet((), (), types.MappingProxyType({}))
+# A process rarely has more than a few distinct tool lists; the bound limits how many discarded
+# tools (and the objects their methods are bound to) the cache keeps alive.
+_TOOLSET_CACHE_SIZE = 256
+# Keyed by the ids of the entries, not the entries: ids compare by identity whatever __eq__ an
+# entry defines, and unhashable callables work too. The value keeps the entries alive, so an id
+# in the cache cannot be reused by another object. Its last item is the
+# `Function.definitions_generation` the tool set was built under.
+_toolsets: dict[tuple[int, ...], tuple[ToolSet, tuple[object, ...], int]] = {}
+# Lookups are single dict reads (atomic under the GIL); only stores and evictions take the lock.
+_toolsets_lock = threading.Lock()
 
 
 def validate_tools(tools: Sequence[object] | None) -> None:
@@ -36,6 +72,52 @@ def validate_tools(tools: Sequence[object] | None) -> None:
         _check_entry(index, entry)
 
 
+def resolve_toolset(tools: Sequence[object] | None) -> ToolSet:
+    """Resolve an agent's tools like `resolve_tools`, with definitions and a name index.
+
+    The result is cached per list of entries (by identity, up to a bound): later calls with
+    the same entries, in the same order, return the same `ToolSet` without redoing any work,
+    whether or not the list object is the same. It is rebuilt when the name or description
+    of any `Function` has been changed since it was built. Entries are compared by identity,
+    so a new bound method object (``obj.method`` evaluated again) is a new entry.
+
+    Unlike `resolve_tools`, this builds each tool's schema (for its definition), so a tool
+    whose parameters Pydantic cannot handle fails here.
+
+    Raises:
+        TypeError: An entry is not a tool (see `validate_tools`), or a tool's parameter types
+            cannot be turned into a JSON schema.
+        ValueError: Two tools share a name; the message names it.
+    """
+    if tools is None:
+        return _EMPTY_TOOLSET
+    if type(tools) is not list and type(tools) is not tuple:
+        # tuple() below would take any iterable, and drain a generator: refuse those first.
+        validate_tools(tools)
+    key = tuple(map(id, tools))
+    cached = _toolsets.get(key)
+    if cached is not None and cached[2] == Function.definitions_generation:
+        return cached[0]
+    if not key:
+        return _EMPTY_TOOLSET
+    # Read before building: a rename during the build then makes this entry stale, not wrong.
+    generation = Function.definitions_generation
+    entries = tuple(tools)
+    functions = tuple(_flatten(entries))
+    toolset = ToolSet(
+        functions=functions,
+        definitions=tuple(f.definition for f in functions),
+        by_name=types.MappingProxyType({f.name: f for f in functions}),
+    )
+    with _toolsets_lock:
+        if key not in _toolsets:
+            while len(_toolsets) >= _TOOLSET_CACHE_SIZE:
+                # Oldest first (dicts keep insertion order); an evicted set is simply rebuilt.
+                del _toolsets[next(iter(_toolsets))]
+        _toolsets[key] = (toolset, entries, generation)
+    return toolset
+
+
 def resolve_tools(tools: Sequence[object] | None) -> list[Function]:
     """Flatten functions, `Function` objects and toolkits into one list of `Function`.
 
@@ -43,6 +125,10 @@ def resolve_tools(tools: Sequence[object] | None) -> list[Function]:
         TypeError: An entry is not a tool (see `validate_tools`).
         ValueError: Two tools share a name; the message names it.
     """
+    return _flatten(tools)
+
+
+def _flatten(tools: Sequence[object] | None) -> list[Function]:
     validate_tools(tools)
     functions: list[Function] = []
     seen: dict[str, str] = {}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
-
-from pydantic import BaseModel
 
 __all__ = ["collect_async", "collect_sync", "format_result"]
 
@@ -25,8 +24,10 @@ def format_result(result: Any) -> str:
         return result
     if result is None:
         return ""
-    if isinstance(result, BaseModel):
-        return result.model_dump_json()
+    base_model = _pydantic_base_model()
+    if base_model is not None and isinstance(result, base_model):
+        text: str = result.model_dump_json()
+        return text
     if isinstance(result, bytes | bytearray | memoryview):
         return f"<{len(result)} bytes of binary data>"
     if isinstance(result, dict | list | tuple | int | float | bool):
@@ -39,9 +40,18 @@ def format_result(result: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, BaseModel):
+    base_model = _pydantic_base_model()
+    if base_model is not None and isinstance(value, base_model):
         return value.model_dump(mode="json")
     return str(value)
+
+
+def _pydantic_base_model() -> type[Any] | None:
+    # Pydantic's BaseModel when Pydantic is loaded, else None. Looked up instead of imported so
+    # that formatting results never loads Pydantic: a model instance cannot exist without it.
+    main = sys.modules.get("pydantic.main")
+    base_model: type[Any] | None = getattr(main, "BaseModel", None)
+    return base_model
 
 
 def collect_sync(items: Iterator[Any], fmt: Callable[[Any], str] = format_result) -> str:

@@ -5,6 +5,9 @@ its JSON schema: milliseconds of work. It is done once per underlying function a
 resolving the same tools on every run costs a dictionary lookup. Bound methods share the spec
 of their ``__func__`` (with ``self`` left out): methods of different instances are validated by
 one model while each call still goes to its own instance.
+
+This is the module that imports Pydantic. `pilothouse.tools.function` imports it on first use
+of a tool's schema or validator, so that ``import pilothouse.tools`` stays cheap.
 """
 
 from __future__ import annotations
@@ -25,14 +28,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from pilothouse.tools.docstring import parse_docstring
+from pilothouse.tools.injected import INJECTED_PARAMETERS
 from pilothouse.tools.schema import strip_titles
 
 __all__ = ["INJECTED_PARAMETERS", "ToolSpec", "build_spec", "get_spec"]
-
-INJECTED_PARAMETERS: frozenset[str] = frozenset(
-    {"agent", "run_context", "session_state", "dependencies", "images", "audio", "videos", "files"}
-)
-"""Parameter names the run loop fills in itself; they are hidden from the model."""
 
 _EMPTY: Any = inspect.Parameter.empty
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)

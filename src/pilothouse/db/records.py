@@ -1,0 +1,38 @@
+"""The records a session store hands back: small dataclasses, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MemoryRecord", "SessionRecord"]
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """One session as stored.
+
+    ``session_state`` is the state as of ``state_version`` (0 until the state is first set);
+    ``run_count`` counts the runs inserted into the session. Times are Unix seconds.
+    """
+
+    session_id: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_state: dict[str, Any] = field(default_factory=dict)
+    state_version: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    run_count: int = 0
+
+
+@dataclass(slots=True)
+class MemoryRecord:
+    """One memory about a user. Times are Unix seconds."""
+
+    memory_id: str
+    user_id: str
+    memory: str
+    topics: list[str] = field(default_factory=list)
+    created_at: float = 0.0
+    updated_at: float = 0.0

