@@ -12,10 +12,18 @@ __all__ = [
     "PilothouseError",
     "RunNotFoundError",
     "ToolArgumentsError",
+    "is_retryable_status",
 ]
 
-# Status codes that mean "try again later" rather than "your request is wrong".
-RETRYABLE_STATUS_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+
+
+def is_retryable_status(status_code: int | None) -> bool:
+    """Whether a failure with this HTTP status is worth retrying.
+
+    No status (a connection error or timeout), 408, 409, 429 and every 5xx mean "try again
+    later"; any other status means the request itself is wrong.
+    """
+    return status_code is None or status_code in (408, 409, 429) or status_code >= 500
 
 
 class PilothouseError(Exception):
@@ -48,7 +56,7 @@ class ModelProviderError(PilothouseError):
         self.model_name = model_name
         self.model_id = model_id
         if retryable is None:
-            retryable = status_code is None or status_code in RETRYABLE_STATUS_CODES
+            retryable = is_retryable_status(status_code)
         self.retryable = retryable
 
     def __str__(self) -> str:

@@ -8,18 +8,16 @@ reachable PostgreSQL the PostgreSQL cases skip with the reason, and fail under C
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from storekit import PG_URL, new_id, unavailable
+from storekit import PG_URL, StoreFactory, new_id, unavailable
 
 from pilothouse.db import InMemoryDb, PostgresDb, SessionStore, SqliteDb
 
 STORES = ["memory", "sqlite", "postgres"]
 SQL_STORES = ["sqlite", "postgres"]
-
-StoreFactory = Callable[[], SessionStore]
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,18 @@ PostgreSQL skip-or-fail rule, and run builders."""
 from __future__ import annotations
 
 import os
+import socket
 import uuid
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import pytest
 
+from pilothouse.db import SessionStore
 from pilothouse.run.output import RunOutput, RunStatus
+
+#: Opens another store object on the same database (the same object for InMemoryDb).
+StoreFactory = Callable[[], SessionStore]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("PILOTHOUSE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -20,6 +26,13 @@ def unavailable(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"required server unavailable under CI=true: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def new_id(prefix: str = "") -> str:

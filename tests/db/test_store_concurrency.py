@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from storekit import finished, make_run
+from storekit import StoreFactory, finished, make_run
 
 from pilothouse.db import SessionStore
 from pilothouse.run.output import RunStatus
@@ -45,13 +45,26 @@ async def test_concurrent_runs_on_many_sessions(store: SessionStore) -> None:
     assert [c.run_count if c else None for c in counts] == [WRITERS // 10] * 10
 
 
-async def test_concurrent_state_updates_keep_every_increment(store: SessionStore) -> None:
+async def test_concurrent_state_updates_keep_every_increment(
+    store: SessionStore, store_factory: StoreFactory
+) -> None:
+    # Half of the writers go through a second store object on the same database: they do not
+    # share its in-process queue, so only the compare-and-set keeps them from losing updates.
+    other = store_factory()
+
     def increment(state: dict[str, Any]) -> dict[str, Any]:
         return {**state, "n": state.get("n", 0) + 1}
 
-    results = await asyncio.gather(
-        *(store.update_session_state("s-1", increment) for _ in range(WRITERS))
-    )
+    try:
+        results = await asyncio.gather(
+            *(
+                (store if i % 2 else other).update_session_state("s-1", increment)
+                for i in range(WRITERS)
+            )
+        )
+    finally:
+        if other is not store:
+            await other.close()
 
     assert await store.get_session_state("s-1") == ({"n": WRITERS}, WRITERS)
     # Every writer saw its own increment land at a distinct version.

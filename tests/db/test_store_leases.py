@@ -69,8 +69,9 @@ async def test_session_lease_block_serialises_read_modify_write(store: SessionSt
         async with store.session_lease("s-1", ttl=5):
             state, version = await store.get_session_state("s-1")
             await asyncio.sleep(0.01)  # a tool doing work between reading and writing
-            new = await store.set_session_state("s-1", {"n": state["n"] + 1},
-                                                expected_version=version)
+            new = await store.set_session_state(
+                "s-1", {"n": state["n"] + 1}, expected_version=version
+            )
             assert new == version + 1  # never stale: nobody else writes while we hold it
 
     await asyncio.gather(*(bump() for _ in range(8)))

@@ -12,8 +12,11 @@ async def test_add_and_read_memories_oldest_first(store: SessionStore) -> None:
 
     assert isinstance(first, MemoryRecord)
     assert first.memory_id != second.memory_id
-    assert (first.user_id, first.memory, first.topics) == ("u-1", "likes green tea",
-                                                            ["food", "drinks"])
+    assert (first.user_id, first.memory, first.topics) == (
+        "u-1",
+        "likes green tea",
+        ["food", "drinks"],
+    )
     assert second.topics == []
     assert await store.get_user_memories("u-1") == [first, second]
     assert await store.get_user_memories("nobody") == []

@@ -42,8 +42,11 @@ async def test_upsert_never_clobbers_an_existing_session(store: SessionStore) ->
 
 async def test_list_sessions_newest_first_with_filters_and_paging(store: SessionStore) -> None:
     for i in range(5):
-        await store.upsert_session(f"s-{i}", user_id="u-even" if i % 2 == 0 else "u-odd",
-                                   agent_id="a-1" if i < 3 else "a-2")
+        await store.upsert_session(
+            f"s-{i}",
+            user_id="u-even" if i % 2 == 0 else "u-odd",
+            agent_id="a-1" if i < 3 else "a-2",
+        )
 
     everything = await store.list_sessions()
     assert [s.session_id for s in everything] == ["s-4", "s-3", "s-2", "s-1", "s-0"]

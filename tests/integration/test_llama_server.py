@@ -130,3 +130,40 @@ WEATHER = ToolDefinition(
         "required": ["city"],
     },
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAIChat on the same server's /v1
+# ---------------------------------------------------------------------------------------------
+
+
+def openai_chat(server: str) -> Any:
+    from pilothouse.models.openai import OpenAIChat
+
+    return OpenAIChat(
+        id="smollm2",
+        base_url=f"{server}/v1",
+        api_key="sk-local",
+        max_tokens=48,
+        temperature=0.0,
+        seed=7,
+    )
+
+
+def test_openai_chat_run_answers_with_usage(llama_server: str) -> None:
+    out = Agent(model=openai_chat(llama_server)).run(PROMPT)
+    assert out.status is RunStatus.completed, out.content
+    assert isinstance(out.content, str) and out.content.strip()
+    check_metrics(out)
+
+
+async def test_openai_chat_streamed_run(llama_server: str) -> None:
+    agent = Agent(model=openai_chat(llama_server))
+    pieces = [
+        e.content async for e in agent.arun(PROMPT, stream=True) if e.event == "RunContent" and e.content
+    ]
+    out = agent.get_last_run_output()
+    assert out is not None and out.status is RunStatus.completed, out and out.content
+    assert len(pieces) > 1, pieces
+    assert "".join(pieces) == out.content
+    check_metrics(out)

@@ -197,7 +197,8 @@ class SessionStore(ABC):
 
     @abstractmethod
     async def close(self) -> None:
-        """Release connections. A store used again afterwards opens new ones."""
+        """Release this event loop's connections. A store used again afterwards opens new
+        ones. A store used from several event loops (threads) is closed from each."""
 
     async def __aenter__(self) -> Self:
         return self

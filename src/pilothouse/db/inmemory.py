@@ -64,13 +64,19 @@ class InMemoryDb(SessionStore):
     # --- sessions -------------------------------------------------------------------------
 
     def _ensure_session(
-        self, session_id: str, user_id: str | None, agent_id: str | None, now: float
+        self,
+        session_id: str,
+        user_id: str | None,
+        agent_id: str | None,
+        now: float,
+        *,
+        fill: bool = True,
     ) -> _Session:
         session = self._sessions.get(session_id)
         if session is None:
             record = SessionRecord(session_id, user_id, agent_id, {}, 0, now, now, 0)
             session = self._sessions[session_id] = _Session(record)
-        else:
+        elif fill:
             if session.record.user_id is None and user_id is not None:
                 session.record.user_id = user_id
             if session.record.agent_id is None and agent_id is not None:
@@ -133,7 +139,10 @@ class InMemoryDb(SessionStore):
             if row.run_id in self._runs:
                 raise DuplicateRunError(f"run {row.run_id!r} is already stored")
             now = time.time()
-            session = self._ensure_session(row.session_id, row.user_id, row.agent_id, now)
+            # As in the SQL stores: a run creates a missing session, never edits an existing one.
+            session = self._ensure_session(
+                row.session_id, row.user_id, row.agent_id, now, fill=False
+            )
             self._runs[row.run_id] = _Run(row.session_id, row.status, row.data)
             session.run_ids.append(row.run_id)
             session.record.run_count += 1

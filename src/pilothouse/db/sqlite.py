@@ -10,10 +10,20 @@ Durability and concurrency settings, set on every connection:
   crash) may be lost. Choose with ``synchronous=``.
 - ``busy_timeout``: a writer waits this long for another process's write lock before SQLite
   gives up; the store then retries a few times and finally raises StoreError.
-- Write transactions start with ``BEGIN IMMEDIATE`` so that they take the write lock up front,
-  where the busy timeout applies, instead of failing on a lock upgrade half-way through.
-  Within one process, writers queue on an asyncio lock first, so they never poll SQLite's
-  busy handler against each other.
+- Write transactions start with ``BEGIN IMMEDIATE`` (the sqlite3 module's
+  ``isolation_level="IMMEDIATE"``, issued before a transaction's first INSERT, UPDATE or
+  DELETE), so that they take the write lock up front, where the busy timeout applies, instead
+  of failing on a lock upgrade half-way through. Plain SELECTs run in autocommit mode, each
+  on its own consistent snapshot. Within one process, writers queue on an asyncio lock first,
+  so they never poll SQLite's busy handler against each other.
+
+Each statement costs a hop to aiosqlite's thread and back; connections skip the pool's
+"rollback on return" (nothing is ever left open: writes end in COMMIT or ROLLBACK, reads open
+no transaction), which would cost one more per call.
+
+A database file deleted or moved while the store has it open is still written through the
+connections that have it open (SQLite's behaviour); the store notices when it next opens a
+connection, e.g. after `close()`.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import ColumnElement, Double, event, literal
 from sqlalchemy.dialects.sqlite import Insert, insert
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pilothouse.db.sql.errors import is_sqlite_busy
 from pilothouse.db.sql.loops import LoopState
@@ -38,23 +48,11 @@ from pilothouse.db.sql.tables import build_tables
 if TYPE_CHECKING:
     import contextlib
 
-    from sqlalchemy import Connection, Table
+    from sqlalchemy import Table
 
 __all__ = ["SqliteDb"]
 
-_MODE = "pilothouse_mode"
 _dumps = partial(json.dumps, ensure_ascii=False, allow_nan=False)
-
-
-def _on_begin(conn: Connection) -> None:
-    # The driver's own implicit BEGIN is switched off (see _on_connect), so the transaction
-    # starts here, in the mode the store asked for.
-    mode = conn.get_execution_options().get(_MODE)
-    if mode == "read":
-        # Reads are single statements: autocommit mode gives each its own consistent
-        # snapshot without a BEGIN/ROLLBACK round trip.
-        return
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "write" else "BEGIN")
 
 
 class SqliteDb(SqlStore):
@@ -66,6 +64,9 @@ class SqliteDb(SqlStore):
     """
 
     retries = 3
+    # Autocommit would let each statement take the write lock by itself; one transaction
+    # per write takes it once.
+    _atomic_only = True
 
     def __init__(
         self,
@@ -95,14 +96,14 @@ class SqliteDb(SqlStore):
         super().__init__(
             build_tables(table_prefix),
             label=f"SqliteDb({self.db_file!r})",
-            read_options={_MODE: "read"},
-            write_options={_MODE: "write"},
+            read_options={},
+            write_options={},
         )
 
     def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
-        # isolation_level None stops the sqlite3 module from opening transactions on its own
-        # (it would BEGIN DEFERRED before DML only, and commit around DDL); _on_begin does it.
-        dbapi_connection.isolation_level = None
+        # The sqlite3 module opens the transaction itself, before the first INSERT, UPDATE or
+        # DELETE, as BEGIN IMMEDIATE: no extra statement (and thread hop) per write.
+        dbapi_connection.isolation_level = "IMMEDIATE"
         cursor = dbapi_connection.cursor()
         try:
             # busy_timeout first: switching to WAL may itself wait for another process.
@@ -117,13 +118,13 @@ class SqliteDb(SqlStore):
             "pool_size": self._pool_size,
             "max_overflow": self._pool_size,
             "json_serializer": _dumps,
+            "pool_reset_on_return": None,
         }
         kwargs.update(self._engine_kwargs)
         engine = create_async_engine(
             URL.create("sqlite+aiosqlite", database=self.db_file), **kwargs
         )
         event.listen(engine.sync_engine, "connect", self._on_connect)
-        event.listen(engine.sync_engine, "begin", _on_begin)
         return engine
 
     def _insert(self, table: Table) -> Insert:
@@ -139,6 +140,11 @@ class SqliteDb(SqlStore):
 
     def _write_guard(self, state: LoopState) -> contextlib.AbstractAsyncContextManager[Any]:
         return state.write_lock
+
+    async def _prepare_schema(self, conn: AsyncConnection) -> None:
+        # CREATE TABLE is not DML, so the sqlite3 module would not open the transaction:
+        # open it here, so that the tables and the version row appear together or not at all.
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     async def _before_schema(self) -> None:
         # SQLite creates the file but not its directory. In a thread: the loop must not block.

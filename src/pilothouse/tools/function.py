@@ -1,12 +1,12 @@
 """`Function`: one Python callable offered to a model as a tool.
 
 Pydantic is not imported here: `pilothouse.tools.spec`, which needs it, is imported when a
-tool's schema or validator is first used, so that ``import pilothouse`` stays fast.
+tool's schema or validator is first used, so that ``import pilothouse`` stays fast. asyncio,
+as costly to import, is imported when a sync tool is first sent to a worker thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import itertools
@@ -83,12 +83,10 @@ class Function:
         cache_ttl: Lifetime of cached results, in seconds.
     """
 
-    definitions_generation: ClassVar[int] = 0
-    """Changes whenever the name or description of any `Function` is set after creation.
-
-    Caches of definitions built from several tools (`pilothouse.tools.resolve_toolset`) compare
-    it with the value they were built under instead of re-checking each tool.
-    """
+    # Changes whenever the name or description of any Function is set after creation: caches
+    # of definitions built from several tools (resolve_toolset) compare it with the value they
+    # were built under instead of re-checking each tool.
+    _definitions_generation: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -113,7 +111,7 @@ class Function:
             entrypoint = types.MethodType(entrypoint.__func__.entrypoint, entrypoint.__self__)
         self.entrypoint: Callable[..., Any] = entrypoint
         # Set directly, not through the setters: a new tool is in no cached tool set yet, so
-        # there is nothing to invalidate (see `definitions_generation`).
+        # there is nothing to invalidate (see `_definitions_generation`).
         self._name: str = name if name is not None else callable_name(entrypoint)
         if not _NAME_RE.match(self._name):
             raise ValueError(
@@ -212,7 +210,7 @@ class Function:
     def _changed(self) -> None:
         self._definition = None
         # Assigned on the base class so that subclasses share one counter.
-        Function.definitions_generation = next(_GENERATIONS)
+        Function._definitions_generation = next(_GENERATIONS)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -294,8 +292,12 @@ class Function:
         if spec.positional_only:
             args, kwargs = spec.call_args(kwargs)
         if self._is_async or inline_sync:
-            result = _call_and_drain(self.entrypoint, args, kwargs, self.format_result)
+            result = self.entrypoint(*args, **kwargs)
+            if type(result) is types.GeneratorType:  # as _call_and_drain does
+                result = collect_sync(result, self.format_result)
         else:
+            import asyncio  # a dict lookup once loaded; the thread hop costs far more
+
             result = await asyncio.to_thread(
                 _call_and_drain, self.entrypoint, args, kwargs, self.format_result
             )

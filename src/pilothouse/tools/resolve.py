@@ -51,7 +51,7 @@ _TOOLSET_CACHE_SIZE = 256
 # Keyed by the ids of the entries, not the entries: ids compare by identity whatever __eq__ an
 # entry defines, and unhashable callables work too. The value keeps the entries alive, so an id
 # in the cache cannot be reused by another object. Its last item is the
-# `Function.definitions_generation` the tool set was built under.
+# `Function._definitions_generation` the tool set was built under.
 _toolsets: dict[tuple[int, ...], tuple[ToolSet, tuple[object, ...], int]] = {}
 # Lookups are single dict reads (atomic under the GIL); only stores and evictions take the lock.
 _toolsets_lock = threading.Lock()
@@ -79,7 +79,10 @@ def resolve_toolset(tools: Sequence[object] | None) -> ToolSet:
     the same entries, in the same order, return the same `ToolSet` without redoing any work,
     whether or not the list object is the same. It is rebuilt when the name or description
     of any `Function` has been changed since it was built. Entries are compared by identity,
-    so a new bound method object (``obj.method`` evaluated again) is a new entry.
+    so a new bound method object (``obj.method`` evaluated again) is a new entry. Lists with a
+    toolkit whose class overrides `Toolkit.functions` are resolved anew on every call.
+
+    The cache keeps the entries of the lists it remembers alive until they are evicted.
 
     Unlike `resolve_tools`, this builds each tool's schema (for its definition), so a tool
     whose parameters Pydantic cannot handle fails here.
@@ -95,13 +98,13 @@ def resolve_toolset(tools: Sequence[object] | None) -> ToolSet:
         # tuple() below would take any iterable, and drain a generator: refuse those first.
         validate_tools(tools)
     key = tuple(map(id, tools))
-    cached = _toolsets.get(key)
-    if cached is not None and cached[2] == Function.definitions_generation:
-        return cached[0]
     if not key:
         return _EMPTY_TOOLSET
+    cached = _toolsets.get(key)
+    if cached is not None and cached[2] == Function._definitions_generation:
+        return cached[0]
     # Read before building: a rename during the build then makes this entry stale, not wrong.
-    generation = Function.definitions_generation
+    generation = Function._definitions_generation
     entries = tuple(tools)
     functions = tuple(_flatten(entries))
     toolset = ToolSet(
@@ -109,6 +112,8 @@ def resolve_toolset(tools: Sequence[object] | None) -> ToolSet:
         definitions=tuple(f.definition for f in functions),
         by_name=types.MappingProxyType({f.name: f for f in functions}),
     )
+    if not all(_fixed_tools(entry) for entry in entries):
+        return toolset
     with _toolsets_lock:
         if key not in _toolsets:
             while len(_toolsets) >= _TOOLSET_CACHE_SIZE:
@@ -147,6 +152,12 @@ def _flatten(tools: Sequence[object] | None) -> list[Function]:
             seen[function.name] = origin
             functions.append(function)
     return functions
+
+
+def _fixed_tools(entry: object) -> bool:
+    # A Toolkit's functions are made once; a subclass that overrides `functions` may change
+    # them from run to run (tools listed by a server, say), so its tool sets are not cached.
+    return not isinstance(entry, Toolkit) or type(entry).functions is Toolkit.functions
 
 
 def _function_for(entry: Callable[..., Any]) -> Function:

@@ -119,3 +119,17 @@ def test_translator_ignores_unknown_events_and_blocks() -> None:
     assert translator.feed(Obj(type="content_block_delta", index=0, delta=delta)) is None
     assert translator.feed(Obj(type="content_block_stop", index=0)) is None
     assert translator.finish() is None  # no usage seen: nothing to report
+
+
+def test_an_empty_tool_result_has_no_content() -> None:
+    _, messages = convert_messages(
+        [
+            Message(role="user", content="go"),
+            Message(role="assistant", tool_calls=[ToolCall(name="f", arguments={}, id="t1")]),
+            Message(role="tool", content="", tool_call_id="t1", name="f"),
+        ]
+    )
+    assert messages[-1] == {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": "t1"}],
+    }

@@ -220,6 +220,81 @@ async def test_a_stream_cut_at_the_token_limit_is_logged(caplog: pytest.LogCaptu
     assert "token limit" in caplog.text
 
 
+async def test_a_stream_without_any_chunk_is_an_error_not_an_empty_answer() -> None:
+    # What a server that fails after sending its headers looks like.
+    server = FakeServer(sse(done=False))
+    with pytest.raises(ModelProviderError, match="without sending anything") as info:
+        await collect(model(server))
+    assert info.value.retryable is True
+
+
+async def test_a_stream_ending_without_a_finish_reason_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = FakeServer(sse(chunk({"content": "The answer is"}), done=False))
+    with caplog.at_level("WARNING", logger="pilothouse"):
+        deltas = await collect(model(server))
+    assert [d.content for d in deltas] == ["The answer is"]
+    assert "without a finish reason" in caplog.text
+
+
+def completion_json(message: dict[str, Any], finish: str = "stop") -> httpx2.Response:
+    return httpx2.Response(
+        200,
+        json={
+            "id": "chatcmpl-2",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "smollm2",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": usage(42, 7),
+        },
+    )
+
+
+async def test_streaming_false_asks_for_a_whole_response_and_yields_it_once() -> None:
+    message = {
+        "role": "assistant",
+        "content": None,
+        "reasoning_content": "Weather needs the tool.",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            },
+            {
+                "id": "call_2",
+                "type": "function",
+                "function": {"name": "get_time", "arguments": "{}"},
+            },
+        ],
+    }
+    server = FakeServer(completion_json(message, "tool_calls"))
+    m = model(server, OpenAILike, streaming=False)
+    (delta,) = await collect(m, request=ModelRequest(tools=[WEATHER], tool_choice="auto"))
+    body = server.bodies[0]
+    assert "stream" not in body and "stream_options" not in body
+    assert body["tool_choice"] == "auto"
+    assert delta.content is None and delta.reasoning == "Weather needs the tool."
+    assert [(c.index, c.id, c.name, c.arguments) for c in delta.tool_calls or ()] == [
+        (0, "call_1", "get_weather", '{"city": "Paris"}'),
+        (1, "call_2", "get_time", "{}"),
+    ]
+    assert delta.usage == Usage(input_tokens=42, output_tokens=7)
+
+
+async def test_streaming_false_maps_errors_the_same_way() -> None:
+    server = FakeServer(error_response(429, "busy", {"retry-after": "1"}))
+    with pytest.raises(ModelProviderError) as info:
+        await collect(model(server, streaming=False))
+    assert (info.value.status_code, info.value.retry_after, info.value.retryable) == (
+        429,
+        1.0,
+        True,
+    )
+
+
 # ---- tool calls ------------------------------------------------------------------------------
 
 
@@ -357,7 +432,7 @@ async def test_conversation_with_tool_round_trip_is_sent_as_chat_messages() -> N
         {"role": "user", "content": "Weather in Paris?"},
         {
             "role": "assistant",
-            "content": None,
+            "content": "",
             "tool_calls": [
                 {
                     "id": "call_1",
@@ -499,6 +574,13 @@ async def test_sampling_options_and_request_params_are_sent() -> None:
     assert body["stop"] == ["\n\n"]
     assert body["max_completion_tokens"] == 64 and "max_tokens" not in body
     assert body["reasoning_effort"] == "low" and body["parallel_tool_calls"] is False
+
+
+async def test_openai_chat_sends_max_tokens_to_other_servers() -> None:
+    server = FakeServer(text_stream("ok"))
+    await collect(model(server, base_url="http://127.0.0.1:8080/v1", max_tokens=16))
+    body = server.bodies[0]
+    assert body["max_tokens"] == 16 and "max_completion_tokens" not in body
 
 
 async def test_openai_like_sends_max_tokens_and_a_placeholder_key(

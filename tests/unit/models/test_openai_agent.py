@@ -35,6 +35,7 @@ class FakeServer:
 
 def sse(*deltas: dict[str, Any], prompt: int, completion: int) -> httpx2.Response:
     chunks = [{"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     chunks.append(
         {
             "choices": [],
@@ -128,7 +129,7 @@ def test_tool_round_trip_through_the_agent_with_metrics_and_cost() -> None:
     # The call and its result go back to the model, tied by the call id.
     assert second["messages"][2] == {
         "role": "assistant",
-        "content": None,
+        "content": "",
         "tool_calls": [
             {
                 "id": "call_w1",

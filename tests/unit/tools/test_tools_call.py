@@ -3,11 +3,12 @@ from __future__ import annotations
 import asyncio
 import datetime
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+import types
+from collections.abc import AsyncIterator, Generator, Iterator
+from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from pilothouse.exceptions import ToolArgumentsError
 from pilothouse.tools import INJECTED_PARAMETERS, Function, tool
@@ -271,3 +272,105 @@ async def test_sync_function_returning_awaitable_is_awaited() -> None:
         return later(x)
 
     assert await Function.from_callable(f).acall({"x": 4}) == 8
+
+
+async def test_cache_key_of_values_json_cannot_hold() -> None:
+    calls: list[object] = []
+
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque"
+
+    @tool(cache_results=True)
+    def describe(thing) -> str:  # type: ignore[no-untyped-def]  # untyped: accepts anything
+        calls.append(thing)
+        return str(thing)
+
+    first, second = Opaque(), Opaque()
+    assert await describe.acall({"thing": first}) == "opaque"
+    # The key falls back to str() of values JSON cannot hold: equal strings share an entry.
+    assert await describe.acall({"thing": second}) == "opaque"
+    assert calls == [first]
+
+
+async def test_inline_sync_generator_drained_on_the_loop_thread() -> None:
+    threads: list[int] = []
+
+    @tool
+    def count(n: int) -> Iterator[int]:
+        for i in range(n):
+            threads.append(threading.get_ident())
+            yield i
+
+    assert await count.acall({"n": 3}, inline_sync=True) == "012"
+    assert threads == [threading.get_ident()] * 3
+
+
+async def test_sync_function_returning_async_generator_is_drained() -> None:
+    async def words() -> AsyncIterator[str]:
+        yield "a"
+        yield "b"
+
+    def f() -> AsyncIterator[str]:
+        return words()
+
+    assert await Function.from_callable(f).acall({}) == "ab"
+    assert await Function.from_callable(f).acall({}, inline_sync=True) == "ab"
+
+
+async def test_other_awaitables_are_awaited_once() -> None:
+    class Later:
+        def __await__(self) -> Generator[Any, None, str]:
+            yield from asyncio.sleep(0).__await__()
+            return "done"
+
+    def f() -> Later:
+        return Later()
+
+    assert await Function.from_callable(f).acall({}, inline_sync=True) == "done"
+
+
+async def test_results_are_returned_as_is() -> None:
+    class Text(str):
+        pass
+
+    text, mapping, items = Text("hi"), {"a": [1]}, (1, 2)
+
+    @tool
+    async def give(which: str) -> Any:
+        return {"text": text, "mapping": mapping, "items": items}[which]
+
+    for which, value in (("text", text), ("mapping", mapping), ("items", items)):
+        assert await give.acall({"which": which}) is value
+
+
+async def test_arguments_mapping_kinds_and_no_mutation() -> None:
+    seen: list[dict[str, Any]] = []
+
+    @tool
+    async def record(items: list[int], limit: int = 1) -> int:
+        seen.append({"items": items, "limit": limit})
+        return len(items)
+
+    arguments: dict[str, Any] = {"items": ["1", 2]}
+    assert await record.acall(arguments) == 2
+    assert arguments == {"items": ["1", 2]}
+    assert await record.acall(types.MappingProxyType({"items": [3], "limit": "4"})) == 1
+    assert seen == [{"items": [1, 2], "limit": 1}, {"items": [3], "limit": 4}]
+
+
+def _explode(value: object) -> object:
+    raise LookupError("not a validation problem")
+
+
+# At module level: this module's annotations are strings, resolved in its globals.
+Exploding = Annotated[int, BeforeValidator(_explode)]
+
+
+async def test_validator_errors_other_than_validation_errors_propagate() -> None:
+    @tool
+    async def f(x: Exploding) -> int:
+        return x
+
+    with pytest.raises(LookupError, match="not a validation problem"):
+        await f.acall({"x": 1})

