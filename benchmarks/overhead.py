@@ -167,12 +167,18 @@ def table(
     pilothouse = next((r for r in results if r["framework"] == "pilothouse"), {})
     for key, label, unit, target, field in ROWS:
         n = ""
-        if key in ("concurrency", "memory"):
-            # Counts can differ between frameworks (a slow one stops early), so show them.
-            field_n = "n" if key == "concurrency" else "objects"
-            counts = {value(r, key, field_n) for r in results if "error" not in r}
+        if key == "concurrency":
+            counts = {value(r, key, "n") for r in results if "error" not in r}
             n = f" (n = {', '.join(f'{c:,.0f}' for c in sorted(c for c in counts if c))})"
         cells = [fmt(value(r, key, field), unit) for r in results]
+        if key == "memory":
+            # A framework that is slow under tracemalloc stops early: say from how many agents.
+            made = [value(r, key, "objects") for r in results]
+            most = max((m for m in made if m), default=0)
+            cells = [
+                f"{c} (n = {m:,.0f})" if m and m < most else c
+                for c, m in zip(cells, made, strict=True)
+            ]
         goal = "-"
         if target is not None:
             mine = value(pilothouse, key, field)

@@ -108,12 +108,13 @@ async def prefill(store: SessionStore, session_id: str, runs: int) -> None:
     async def bulk(conn: AsyncConnection) -> None:
         for start in range(0, runs, 1_000):
             rows = []
-            for _ in range(start, min(start + 1_000, runs)):
+            for run_no in range(start + 1, min(start + 1_000, runs) + 1):
                 run_id = uuid.uuid4().hex
                 rows.append(
                     {
                         "run_id": run_id,
                         "session_id": session_id,
+                        "run_no": run_no,
                         "user_id": "user-bench",
                         "agent_id": "agent-bench",
                         "status": RunStatus.completed.value,

@@ -35,17 +35,18 @@ async def test_first_use_creates_directory_file_and_prefixed_tables(tmp_path: Pa
     assert _query(db_file, "PRAGMA journal_mode") == [("wal",)]
 
 
-async def test_history_read_uses_the_session_index(tmp_path: Path) -> None:
+async def test_history_read_is_a_range_of_the_session_index(tmp_path: Path) -> None:
     db_file = tmp_path / "p.db"
     async with SqliteDb(db_file) as store:
         await store.insert_run(make_run("s-1"))
     plan = _query(
         db_file,
         "EXPLAIN QUERY PLAN SELECT data FROM pilothouse_runs WHERE session_id = 's-1' "
-        "AND status IN ('COMPLETED') ORDER BY seq DESC LIMIT 3",
+        "AND run_no > (SELECT run_count FROM pilothouse_sessions WHERE session_id = 's-1') - 3 "
+        "AND status IN ('COMPLETED') ORDER BY run_no DESC LIMIT 3",
     )
     details = " ".join(str(row[-1]) for row in plan)
-    assert "pilothouse_runs_session_seq" in details
+    assert "pilothouse_runs_session_run_no (session_id=? AND run_no>?)" in details
     assert "TEMP B-TREE" not in details  # no sort: the index delivers the order
 
 

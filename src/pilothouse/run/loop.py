@@ -13,11 +13,11 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.exceptions import ModelProviderError, ToolArgumentsError
-from pilothouse.models.base import Model, ModelRequest, ResponseAssembler
+from pilothouse.models.base import Model, ModelDelta, ModelRequest, ResponseAssembler
 from pilothouse.models.message import Message, ToolCall
 from pilothouse.run import events as ev
 from pilothouse.run import recent, registry
@@ -166,6 +166,7 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 assembler = ResponseAssembler()
                 sent = _perf()
                 first_token: float | None = None
+                iterator: AsyncIterator[ModelDelta] | None = None
                 try:
                     iterator = model.stream(messages, request).__aiter__()
                     if stream:
@@ -175,6 +176,7 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                         try:
                             delta = await iterator.__anext__()
                         except StopAsyncIteration:
+                            iterator = None  # finished: nothing left to close
                             break
                         finally:
                             handle.waiting_task = None
@@ -214,6 +216,11 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                         await _sleep(delay)
                     finally:
                         handle.waiting_task = None
+                finally:
+                    if iterator is not None:
+                        # Stopped early (cancelled, failed, stream closed): let the model stop
+                        # generating now rather than whenever the iterator is collected.
+                        await _close_quietly(iterator)
 
             response = assembler.response()
             call_metrics = Metrics.from_usage(
@@ -343,6 +350,15 @@ def _log_run(out: RunOutput) -> None:
     for message in out.messages:
         logger.debug("  %s: %s", message.role, message.text() or message.tool_calls)
     logger.debug("  metrics: %s", out.metrics.to_dict())
+
+
+async def _close_quietly(iterator: AsyncIterator[ModelDelta]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:
+            logger.debug("closing a model stream failed", exc_info=True)
 
 
 def _expected(exc: BaseException) -> bool:

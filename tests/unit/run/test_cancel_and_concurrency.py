@@ -191,3 +191,26 @@ def test_sync_runs_from_many_threads_do_not_mix() -> None:
     for t in threads:
         t.join()
     assert results == {i: f"re: t{i}" for i in range(8)}
+
+
+async def test_a_cancelled_run_closes_the_model_stream_at_once() -> None:
+    entered = asyncio.Event()
+    closed: list[bool] = []
+
+    async def endless(messages: list[Message], tools: list[ToolDefinition]):  # type: ignore[no-untyped-def]
+        try:
+            yield "start "
+            entered.set()
+            await asyncio.sleep(60)
+            yield "never"
+        finally:
+            closed.append(True)
+
+    agent = Agent(model=FunctionModel(stream_function=endless))
+    stream = agent.arun("x", stream=True)
+    task = asyncio.ensure_future(_collect(stream))
+    await asyncio.wait_for(entered.wait(), 2)
+    agent.cancel_run(stream.run_id)
+    await asyncio.wait_for(task, 2)
+    assert closed == [True]
+    assert stream.output.status is RunStatus.cancelled

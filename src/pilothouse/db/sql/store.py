@@ -17,7 +17,7 @@ from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Row, delete, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, Row, bindparam, delete, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -331,25 +331,34 @@ class SqlStore(SessionStore):
 
         async def write(conn: AsyncConnection) -> None:
             now = time.time()
-            count = update(s).where(s.c.session_id == row.session_id)
-            count = count.values(run_count=s.c.run_count + 1, updated_at=now)
-            if (await conn.execute(count)).rowcount == 0:
+            # Counting the run on its session row also numbers it: the row lock makes run
+            # numbers of one session dense and in commit order.
+            count = (
+                update(s)
+                .where(s.c.session_id == row.session_id)
+                .values(run_count=s.c.run_count + 1, updated_at=now)
+                .returning(s.c.run_count)
+            )
+            run_no = await conn.scalar(count)
+            if run_no is None:
                 created = (
                     self._new_session(
                         row.session_id, user_id=row.user_id, agent_id=row.agent_id, run_count=1
                     )
                     .on_conflict_do_nothing(index_elements=[s.c.session_id])
                     # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT.
-                    .returning(s.c.session_id)
+                    .returning(s.c.run_count)
                 )
-                if (await conn.execute(created)).first() is None:
+                run_no = await conn.scalar(created)
+                if run_no is None:
                     # Another writer created the session between our two statements.
-                    await conn.execute(count)
+                    run_no = await conn.scalar(count)
             inserted = await conn.execute(
                 self._insert(r)
                 .values(
                     run_id=row.run_id,
                     session_id=row.session_id,
+                    run_no=run_no,
                     user_id=row.user_id,
                     agent_id=row.agent_id,
                     status=row.status,
@@ -407,20 +416,42 @@ class SqlStore(SessionStore):
         limit: int,
         statuses: Iterable[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Return the session's last ``limit`` runs, oldest first, in one indexed query."""
+        """Return the session's last ``limit`` runs, oldest first.
+
+        One query over a range of the (session_id, run_no) index: the runs numbered above
+        ``run_count - window``. The range, not the query planner, bounds the rows read: an
+        ``ORDER BY ... LIMIT`` alone lets PostgreSQL choose to read and sort all of a
+        session's runs when its statistics are missing or stale. Without a status filter the
+        window is ``limit``; with one it starts at a few times ``limit`` and widens (x4) only
+        while too few runs in it have a wanted status.
+        """
         check_limit(limit)
         wanted = normalise_statuses(statuses)
         if limit == 0 or wanted == frozenset():
             return []
-        r = self._tables.runs
-        # Walks the (session_id, seq) index backwards and stops after `limit` matches.
-        query = select(r.c.data).where(r.c.session_id == session_id)
+        s, r = self._tables.sessions, self._tables.runs
+        run_count = select(s.c.run_count).where(s.c.session_id == session_id).scalar_subquery()
+        window = bindparam("window", type_=BigInteger())
+        query = select(r.c.data).where(
+            r.c.session_id == session_id, r.c.run_no > run_count - window
+        )
         if wanted is not None:
             query = query.where(r.c.status.in_(sorted(wanted)))
-        query = query.order_by(r.c.seq.desc()).limit(limit)
+        query = query.order_by(r.c.run_no.desc()).limit(limit)
+        count_query = select(s.c.run_count).where(s.c.session_id == session_id)
 
         async def read(conn: AsyncConnection) -> list[dict[str, Any]]:
-            return [dict(data) for data in await conn.scalars(query)]
+            size = limit if wanted is None else max(4 * limit, 16)
+            total: int | None = None
+            while True:
+                found = [dict(data) for data in await conn.scalars(query, {"window": size})]
+                if len(found) == limit or wanted is None:
+                    return found
+                if total is None:
+                    total = int(await conn.scalar(count_query) or 0)
+                if size >= total:
+                    return found
+                size *= 4
 
         newest_first = await self._read(read)
         newest_first.reverse()
@@ -429,12 +460,17 @@ class SqlStore(SessionStore):
     async def list_runs(
         self, session_id: str, *, limit: int | None = None, offset: int = 0
     ) -> list[dict[str, Any]]:
-        """Return the session's runs in insertion order."""
+        """Return the session's runs in insertion order (``offset`` is a run number, so
+        paging costs the page, not the offset)."""
         check_limit(limit)
         check_limit(offset, name="offset")
         r = self._tables.runs
-        query = select(r.c.data).where(r.c.session_id == session_id).order_by(r.c.seq)
-        query = query.limit(limit).offset(offset)
+        query = (
+            select(r.c.data)
+            .where(r.c.session_id == session_id, r.c.run_no > offset)
+            .order_by(r.c.run_no)
+            .limit(limit)
+        )
 
         async def read(conn: AsyncConnection) -> list[dict[str, Any]]:
             return [dict(data) for data in await conn.scalars(query)]

@@ -85,6 +85,9 @@ def build_tables(prefix: str = "pilothouse_", schema: str | None = None) -> Tabl
         Column("seq", _Seq, primary_key=True, autoincrement=True),
         Column("run_id", String(255), nullable=False),
         Column("session_id", String(255), nullable=False),
+        # The run's number in its session (1, 2, ...), taken from the session's run counter
+        # in the inserting transaction: dense, so "the last n runs" is a key range.
+        Column("run_no", BigInteger, nullable=False),
         Column("user_id", String(255)),
         Column("agent_id", String(255)),
         Column("status", String(32), nullable=False),
@@ -92,8 +95,8 @@ def build_tables(prefix: str = "pilothouse_", schema: str | None = None) -> Tabl
         Column("updated_at", Double, nullable=False),
         Column("data", _Json, nullable=False),
         Index(f"{p}runs_run_id", "run_id", unique=True),
-        # get_last_runs walks this index backwards from the session's newest run.
-        Index(f"{p}runs_session_seq", "session_id", "seq"),
+        # History reads are a range of this index ending at the session's newest run.
+        Index(f"{p}runs_session_run_no", "session_id", "run_no", unique=True),
         # Without AUTOINCREMENT SQLite may reuse the largest rowid after a delete.
         sqlite_autoincrement=True,
     )
