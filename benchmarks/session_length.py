@@ -236,8 +236,24 @@ def table(results: list[dict[str, Any]], samples: int) -> str:
         cells = " | ".join(f"{us[str(n)]:,.0f}" for n in LENGTHS)
         lines.append(f"| {result['store']} | {cells} | {result['ratio_10000_to_1']:.2f} |")
     load = os.getloadavg()[0]
-    lines += ["", f"1-minute load average: {load:.2f}; {os.cpu_count()} CPUs"]
+    lines += [
+        "",
+        f"1-minute load average: {load:.2f}; {os.cpu_count()} CPUs; machine speed reference: "
+        f"one JSON encode + decode of the run dict takes {json_round_trip_us():.0f} µs",
+    ]
     return "\n".join(lines)
+
+
+def json_round_trip_us() -> float:
+    """Median µs of json.loads(json.dumps(run)): a yardstick for this machine's speed, since
+    absolute figures vary several-fold between machines."""
+    run = make_run("yardstick", 0)
+    times = []
+    for _ in range(200):
+        started = time.perf_counter()
+        json.loads(json.dumps(run))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e6
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from pilothouse.db.errors import LeaseUnavailableError
+from pilothouse.db.values import check_ttl
 
 if TYPE_CHECKING:
     from pilothouse.db.base import SessionStore
@@ -106,9 +107,7 @@ async def hold_session_lease(
 
     Raises LeaseUnavailableError when the wait runs out.
     """
-    if ttl <= 0:
-        raise ValueError(f"ttl must be > 0, got {ttl}")
-    lease = SessionLease(session_id, owner or new_lease_owner(), ttl)
+    lease = SessionLease(session_id, owner or new_lease_owner(), check_ttl(ttl))
     await _acquire(store, session_id, lease.owner, ttl, wait)
     renewer = asyncio.create_task(_keep_renewed(store, lease), name=f"lease:{session_id}")
     try:

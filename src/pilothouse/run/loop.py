@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.exceptions import ModelProviderError, ToolArgumentsError
@@ -30,7 +30,7 @@ from pilothouse.run.context import (
 from pilothouse.run.metrics import Metrics
 from pilothouse.run.output import RunOutput, RunStatus, ToolExecution
 from pilothouse.run.run_context import RunContext
-from pilothouse.tools import Function, resolve_tools
+from pilothouse.tools import Function, resolve_toolset
 
 if TYPE_CHECKING:
     from pilothouse.agent.agent import Agent
@@ -149,12 +149,14 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
             attach_media(messages, plan.media)
         out.messages = messages
 
-        functions = resolve_tools(agent.tools) if agent.tools else []
-        by_name = {f.name: f for f in functions}
-        request = ModelRequest(
-            tools=[f.definition for f in functions],
-            tool_choice=agent.tool_choice if functions else None,
-        )
+        by_name: Mapping[str, Function]
+        if agent.tools:
+            toolset = resolve_toolset(agent.tools)
+            by_name = toolset.by_name
+            request = ModelRequest(tools=toolset.definitions, tool_choice=agent.tool_choice)
+        else:
+            by_name = {}
+            request = ModelRequest()
         calls_made = 0
 
         while True:
@@ -390,7 +392,7 @@ def _as_provider_error(exc: Exception, model: Model) -> ModelProviderError:
     )
 
 
-def _new_execution(call: ToolCall, by_name: dict[str, Function]) -> ToolExecution:
+def _new_execution(call: ToolCall, by_name: Mapping[str, Function]) -> ToolExecution:
     function = by_name.get(call.name)
     try:
         args = call.parsed_arguments()
@@ -413,7 +415,7 @@ def _format(function: Function | None, result: Any) -> str:
 async def _execute_all(
     calls: Sequence[ToolCall],
     executions: Sequence[ToolExecution],
-    by_name: dict[str, Function],
+    by_name: Mapping[str, Function],
     plan: RunPlan,
 ) -> None:
     """Run the tool calls of one model response; several run concurrently."""
@@ -432,7 +434,7 @@ async def _execute_all(
 async def _execute(
     call: ToolCall,
     execution: ToolExecution,
-    by_name: dict[str, Function],
+    by_name: Mapping[str, Function],
     plan: RunPlan,
     *,
     inline_ok: bool = True,

@@ -46,6 +46,8 @@ def parse_arguments(tool_name: str, arguments: Mapping[str, Any] | str | None) -
             ) from None
         if decoded is None:
             return {}
+        if type(decoded) is dict:
+            return decoded  # made just now: no copy needed
         arguments = decoded
     if not isinstance(arguments, Mapping):
         raise ToolArgumentsError(

@@ -62,12 +62,9 @@ class LoopEngines:
         loop = asyncio.get_running_loop()
         with self._lock:
             state = self._states.get(loop)
+            if state is not None:
+                return state
             engine, self._spare = self._spare, None
-        if state is not None:
-            if engine is not None:
-                with self._lock:
-                    self._spare = engine
-            return state
         if engine is None:
             # Building an engine touches the file system (SQLite resolves its path) and may
             # import modules: not on the loop.

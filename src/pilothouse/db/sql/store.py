@@ -17,7 +17,18 @@ from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Row, bindparam, delete, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Row,
+    bindparam,
+    delete,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -168,29 +179,52 @@ class SqlStore(SessionStore):
         async with state.init_lock:
             if self._schema_ready():
                 return
-            await self._before_schema()
-            await self._attempt(self._create_schema, "write")
+            # Look before creating: DDL takes table locks even when every table exists, and
+            # those would collide with other processes (or event loops) already writing.
+            try:
+                version = await self._attempt(self._read_version, "read")
+            except StoreError:
+                version = None  # no database or no tables yet: creating them will tell
+            if version is None or self._check_version(version) < SCHEMA_VERSION:
+                await self._before_schema()
+                await self._attempt(self._create_schema, "write")
             self._ready = True
 
-    async def _create_schema(self, conn: AsyncConnection) -> None:
-        await self._prepare_schema(conn)
-        # IF NOT EXISTS, not "check then create": another process may be creating them now.
-        for table in self._tables.metadata.sorted_tables:
-            await conn.execute(CreateTable(table, if_not_exists=True))
-            for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                await conn.execute(CreateIndex(index, if_not_exists=True))
+    async def _read_version(self, conn: AsyncConnection) -> int | None:
         meta = self._tables.meta
         found = await conn.scalar(select(meta.c.value).where(meta.c.key == _VERSION_KEY))
-        if found is None:
-            await conn.execute(meta.insert().values(key=_VERSION_KEY, value=str(SCHEMA_VERSION)))
-            logger.debug("%s: created schema version %d", self._label, SCHEMA_VERSION)
-            return
-        version = int(found)
+        return None if found is None else int(found)
+
+    def _check_version(self, version: int) -> int:
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self._label}: the database has schema version {version}, newer than this "
                 f"release understands ({SCHEMA_VERSION}); upgrade Pilothouse"
             )
+        return version
+
+    async def _create_schema(self, conn: AsyncConnection) -> None:
+        await self._prepare_schema(conn)
+        meta = self._tables.meta
+
+        def has_meta(sync_conn: Connection) -> bool:
+            return inspect(sync_conn).has_table(meta.name, schema=meta.schema)
+
+        # Whoever held the schema lock before us may have just created everything.
+        if await conn.run_sync(has_meta) and await self._read_version(conn) == SCHEMA_VERSION:
+            return
+        # IF NOT EXISTS: some tables may exist without the version row (made by hand, or by a
+        # release that crashed half-way on a database without transactional DDL).
+        for table in self._tables.metadata.sorted_tables:
+            await conn.execute(CreateTable(table, if_not_exists=True))
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                await conn.execute(CreateIndex(index, if_not_exists=True))
+        found = await conn.scalar(select(meta.c.value).where(meta.c.key == _VERSION_KEY))
+        if found is None:
+            await conn.execute(meta.insert().values(key=_VERSION_KEY, value=str(SCHEMA_VERSION)))
+            logger.debug("%s: created schema version %d", self._label, SCHEMA_VERSION)
+            return
+        version = self._check_version(int(found))
         if version < SCHEMA_VERSION:
             # Upgrades between versions go here, one step at a time, in this transaction.
             raise StoreError(f"{self._label}: no upgrade from schema version {version}")
