@@ -20,6 +20,8 @@ from pilothouse.tools import validate_tools
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from pilothouse.db.base import SessionStore
+    from pilothouse.db.records import MemoryRecord, SessionRecord
     from pilothouse.run.loop import RunPlan
 
 __all__ = ["Agent"]
@@ -38,6 +40,7 @@ _RUN_OPTIONS = (
     "retries",
     "add_dependencies_to_context",
     "add_session_state_to_context",
+    "add_history_to_context",
     "debug_mode",
 )
 _id_lock = threading.Lock()
@@ -82,7 +85,16 @@ class Agent:
         tool_call_limit: The most tool calls one run may make.
         tool_choice: ``"auto"``, ``"none"``, ``"required"`` or a tool name (applies to the first
             model call of a run; later calls are ``"auto"``).
+        db: A session store (`pilothouse.db`: SqliteDb, PostgresDb, InMemoryDb). With one,
+            every run is stored with its final status, the session state persists between
+            runs, and runs of one session take turns.
         session_id, user_id: Defaults for runs that do not give their own.
+        add_history_to_context: Replay the session's last ``num_history_runs`` completed
+            runs (at most ``num_history_messages`` messages, when given) before the input.
+        enable_user_memories: After each answer, let a memory manager (``memory_manager``,
+            by default one on the agent's model) update what is remembered about the user.
+        add_memories_to_context: Show the user's memories to the model (default: on when
+            memories are enabled).
         session_state: The default session state; each run works on its own copy.
         add_session_state_to_context: Show the session state to the model.
         dependencies: Values, or callables resolved on every run, available to tools
@@ -100,20 +112,27 @@ class Agent:
     __slots__ = (
         "_id",
         "add_dependencies_to_context",
+        "add_history_to_context",
+        "add_memories_to_context",
         "add_session_state_to_context",
         "additional_context",
+        "db",
         "debug_mode",
         "delay_between_retries",
         "dependencies",
         "description",
+        "enable_user_memories",
         "expected_output",
         "exponential_backoff",
         "input_schema",
         "instructions",
         "markdown",
+        "memory_manager",
         "metadata",
         "model",
         "name",
+        "num_history_messages",
+        "num_history_runs",
         "retries",
         "session_id",
         "session_state",
@@ -139,10 +158,17 @@ class Agent:
         tools: Sequence[Any] | None = None,
         tool_call_limit: int | None = None,
         tool_choice: str | None = None,
+        db: SessionStore | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
         session_state: dict[str, Any] | None = None,
         add_session_state_to_context: bool = False,
+        add_history_to_context: bool = False,
+        num_history_runs: int = 3,
+        num_history_messages: int | None = None,
+        enable_user_memories: bool = False,
+        add_memories_to_context: bool | None = None,
+        memory_manager: Any = None,
         dependencies: dict[str, Any] | None = None,
         add_dependencies_to_context: bool = False,
         metadata: dict[str, Any] | None = None,
@@ -178,6 +204,30 @@ class Agent:
             check_type("Agent()", "session_state", session_state, dict, "a dict")
             check_type("Agent()", "dependencies", dependencies, dict, "a dict")
             check_type("Agent()", "metadata", metadata, dict, "a dict")
+        if db is not None:
+            from pilothouse.db.base import SessionStore
+
+            if not isinstance(db, SessionStore):
+                raise TypeError(
+                    "Agent(): db must be a session store such as SqliteDb('agents.db'), "
+                    f"PostgresDb(...) or InMemoryDb() from pilothouse.db, not {type(db).__name__}."
+                )
+        elif add_history_to_context or enable_user_memories:
+            raise ValueError(
+                "Agent(): add_history_to_context and enable_user_memories need a session store: "
+                "pass db=SqliteDb('agents.db') (from pilothouse.db), or InMemoryDb() for tests."
+            )
+        if type(num_history_runs) is not int or num_history_runs < 0:
+            raise ValueError(
+                f"Agent(): num_history_runs must be a whole number >= 0, not {num_history_runs!r}."
+            )
+        if num_history_messages is not None and (
+            type(num_history_messages) is not int or num_history_messages < 0
+        ):
+            raise ValueError(
+                "Agent(): num_history_messages must be a whole number >= 0 or None, "
+                f"not {num_history_messages!r}."
+            )
         if tool_choice is not None and not isinstance(tool_choice, str):
             raise TypeError(
                 "Agent(): tool_choice must be 'auto', 'none', 'required' or a tool name."
@@ -194,8 +244,17 @@ class Agent:
         self.tools = tools
         self.tool_call_limit = tool_call_limit
         self.tool_choice = tool_choice
+        self.db = db
         self.session_id = session_id
         self.user_id = user_id
+        self.add_history_to_context = add_history_to_context
+        self.num_history_runs = num_history_runs
+        self.num_history_messages = num_history_messages
+        self.enable_user_memories = enable_user_memories
+        self.add_memories_to_context = (
+            enable_user_memories if add_memories_to_context is None else add_memories_to_context
+        )
+        self.memory_manager = memory_manager
         self.session_state = session_state
         self.add_session_state_to_context = add_session_state_to_context
         self.dependencies = dependencies
@@ -289,9 +348,104 @@ class Agent:
         return _rt()[2].cancel(run_id, reason)  # type: ignore[no-any-return]
 
     def get_last_run_output(self, session_id: str | None = None) -> RunOutput | None:
-        """Return this agent's latest finished run in this process (in ``session_id`` when
-        given, else in the agent's default session, else any)."""
-        return _rt()[3].last_run(self.id, session_id or self.session_id)  # type: ignore[no-any-return]
+        """Return the latest run in ``session_id`` (default: the agent's session_id).
+
+        With a db it is read from the store, so it works from any process; without one, or
+        with no session given, it is this agent's latest run in this process.
+        """
+        session_id = session_id or self.session_id
+        if self.db is not None and session_id is not None:
+            return _rt()[0].run_sync(self.aget_last_run_output(session_id))  # type: ignore[no-any-return]
+        return _rt()[3].last_run(self.id, session_id)  # type: ignore[no-any-return]
+
+    async def aget_last_run_output(self, session_id: str | None = None) -> RunOutput | None:
+        """Async `get_last_run_output`."""
+        session_id = session_id or self.session_id
+        if self.db is None or session_id is None:
+            return _rt()[3].last_run(self.id, session_id)  # type: ignore[no-any-return]
+        runs = await self.db.get_last_runs(session_id, limit=1)
+        return RunOutput.from_dict(runs[-1]) if runs else None
+
+    # ------------------------------------------------------------------ sessions
+
+    def _store(self) -> SessionStore:
+        if self.db is None:
+            raise ValueError(
+                "This agent has no session store: pass db=SqliteDb('agents.db') (from "
+                "pilothouse.db) to keep sessions."
+            )
+        return self.db
+
+    async def aget_run_output(self, run_id: str) -> RunOutput | None:
+        """Return a stored run by id, or None."""
+        data = await self._store().get_run(run_id)
+        return RunOutput.from_dict(data) if data is not None else None
+
+    def get_run_output(self, run_id: str) -> RunOutput | None:
+        """Return a stored run by id, or None."""
+        return _rt()[0].run_sync(self.aget_run_output(run_id))  # type: ignore[no-any-return]
+
+    async def aget_session(self, session_id: str | None = None) -> SessionRecord | None:
+        """Return the stored session (ids, state, run count), or None."""
+        return await self._store().get_session(self._session(session_id))
+
+    def get_session(self, session_id: str | None = None) -> SessionRecord | None:
+        """Return the stored session (ids, state, run count), or None."""
+        return _rt()[0].run_sync(self.aget_session(session_id))  # type: ignore[no-any-return]
+
+    async def aget_session_state(self, session_id: str | None = None) -> dict[str, Any]:
+        """Return the session's stored state ({} when it has none)."""
+        state, _ = await self._store().get_session_state(self._session(session_id))
+        return state
+
+    def get_session_state(self, session_id: str | None = None) -> dict[str, Any]:
+        """Return the session's stored state ({} when it has none)."""
+        return _rt()[0].run_sync(self.aget_session_state(session_id))  # type: ignore[no-any-return]
+
+    async def aget_chat_history(self, session_id: str | None = None) -> list[Message]:
+        """Return the user and assistant messages of the session's completed runs, in order."""
+        runs = await self._store().list_runs(self._session(session_id))
+        history: list[Message] = []
+        for run in runs:
+            if run.get("status") != "COMPLETED":
+                continue
+            for data in run.get("messages") or ():
+                if data.get("role") in ("user", "assistant") and not data.get("from_history"):
+                    message = Message.from_dict(data)
+                    if message.content is not None:
+                        history.append(message)
+        return history
+
+    def get_chat_history(self, session_id: str | None = None) -> list[Message]:
+        """Return the user and assistant messages of the session's completed runs, in order."""
+        return _rt()[0].run_sync(self.aget_chat_history(session_id))  # type: ignore[no-any-return]
+
+    async def aget_sessions(
+        self, user_id: str | None = None, *, limit: int = 50
+    ) -> list[SessionRecord]:
+        """Return the sessions of ``user_id`` (default: the agent's user_id), newest first."""
+        return await self._store().list_sessions(user_id=user_id or self.user_id, limit=limit)
+
+    def get_sessions(self, user_id: str | None = None, *, limit: int = 50) -> list[SessionRecord]:
+        """Return the sessions of ``user_id`` (default: the agent's user_id), newest first."""
+        return _rt()[0].run_sync(self.aget_sessions(user_id, limit=limit))  # type: ignore[no-any-return]
+
+    async def aget_user_memories(self, user_id: str | None = None) -> list[MemoryRecord]:
+        """Return what is remembered about the user, oldest first."""
+        user = user_id or self.user_id
+        if user is None:
+            raise ValueError("get_user_memories(): name the user: get_user_memories('user-1').")
+        return await self._store().get_user_memories(user)
+
+    def get_user_memories(self, user_id: str | None = None) -> list[MemoryRecord]:
+        """Return what is remembered about the user, oldest first."""
+        return _rt()[0].run_sync(self.aget_user_memories(user_id))  # type: ignore[no-any-return]
+
+    def _session(self, session_id: str | None) -> str:
+        session = session_id or self.session_id
+        if session is None:
+            raise ValueError("name the session: e.g. agent.get_session_state('session-1').")
+        return session
 
     # ------------------------------------------------------------------ printing
 
@@ -344,6 +498,7 @@ class Agent:
             plan.dependencies = self.dependencies
             plan.add_dependencies_to_context = self.add_dependencies_to_context
             plan.add_session_state_to_context = self.add_session_state_to_context
+            plan.add_history_to_context = self.add_history_to_context
         user_id = plan.user_id or self.user_id
         session_id = plan.session_id or self.session_id or new_id()
         metadata = plan.metadata if plan.metadata is not None else self.metadata
@@ -418,6 +573,12 @@ def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:
     add_state = get("add_session_state_to_context")
     plan.add_session_state_to_context = (
         agent.add_session_state_to_context if add_state is None else bool(add_state)
+    )
+    add_history = get("add_history_to_context")
+    if add_history and agent.db is None:
+        raise ValueError("run(): add_history_to_context needs an Agent with a db (session store).")
+    plan.add_history_to_context = (
+        agent.add_history_to_context if add_history is None else bool(add_history)
     )
     plan.debug_mode = bool(get("debug_mode"))
     for kind in _MEDIA_KINDS:

@@ -62,7 +62,8 @@ class Message:
 
     ``content`` is text, or for user messages with media a list of content parts (dicts with
     a ``type``), with any media (`pilothouse.media`) in ``images``, ``audio``, ``videos`` and
-    ``files``. Assistant messages may carry ``tool_calls``; tool messages carry the
+    ``files``. ``from_history`` marks messages replayed from earlier runs of the session.
+    Assistant messages may carry ``tool_calls``; tool messages carry the
     ``tool_call_id`` and ``name`` of the call they answer. ``metrics`` holds the usage and
     timing of the model call that produced an assistant message.
     """
@@ -74,6 +75,7 @@ class Message:
     name: str | None = None
     reasoning_content: str | None = None
     tool_call_error: bool = False
+    from_history: bool = False
     images: list[Any] | None = None
     audio: list[Any] | None = None
     videos: list[Any] | None = None
@@ -105,6 +107,8 @@ class Message:
             data["reasoning_content"] = self.reasoning_content
         if self.tool_call_error:
             data["tool_call_error"] = True
+        if self.from_history:
+            data["from_history"] = True
         for kind in ("images", "audio", "videos", "files"):
             items = getattr(self, kind)
             if items:
@@ -136,6 +140,7 @@ class Message:
             name=data.get("name"),
             reasoning_content=data.get("reasoning_content"),
             tool_call_error=bool(data.get("tool_call_error", False)),
+            from_history=bool(data.get("from_history", False)),
             metrics=Metrics.from_dict(metrics) if metrics else None,
             created_at=data.get("created_at"),
             **media,

@@ -93,6 +93,7 @@ def build_system_message(
     *,
     add_dependencies: bool,
     add_session_state: bool,
+    memories: str = "",
 ) -> Message | None:
     """Build the system message from the agent's configuration, or None when it has none."""
     values: dict[str, Any] = {}
@@ -134,6 +135,8 @@ def build_system_message(
         parts.append(f"<dependencies>\n{_dumps(ctx.dependencies)}\n</dependencies>")
     if add_session_state and ctx.session_state:
         parts.append(f"<session_state>\n{_dumps(ctx.session_state)}\n</session_state>")
+    if memories:
+        parts.append(memories)
     if not parts:
         return None
     return Message(role="system", content=_fill_placeholders("\n\n".join(parts), values))

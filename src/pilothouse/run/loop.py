@@ -30,10 +30,12 @@ from pilothouse.run.context import (
 from pilothouse.run.metrics import Metrics
 from pilothouse.run.output import RunOutput, RunStatus, ToolExecution
 from pilothouse.run.run_context import RunContext
+from pilothouse.run.session import SessionIO
 from pilothouse.tools import Function, resolve_toolset
 
 if TYPE_CHECKING:
     from pilothouse.agent.agent import Agent
+    from pilothouse.db.base import SessionStore
 
 __all__ = ["RunPlan", "run_events"]
 
@@ -52,6 +54,7 @@ class RunPlan:
 
     __slots__ = (
         "add_dependencies_to_context",
+        "add_history_to_context",
         "add_session_state_to_context",
         "agent",
         "context",
@@ -88,6 +91,7 @@ class RunPlan:
         self.dependencies: dict[str, Any] | None = None
         self.add_dependencies_to_context = False
         self.add_session_state_to_context = False
+        self.add_history_to_context = False
         self.debug_mode = False
         self.user_id: str | None = None
         self.session_id: str | None = None
@@ -129,10 +133,35 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
     stream = plan.stream
     stream_events = stream and plan.stream_events
     out.status = RunStatus.running
+    store = agent.db
+    session_io: SessionIO | None = None
     try:
         if stream_events:
             yield ev.RunStartedEvent(**ids, model=model.id, model_provider=model.provider)
 
+        history: list[Message] = []
+        memories = ""
+        if store is not None:
+            session_io = SessionIO(store)
+            handle.waiting_task = task
+            try:
+                ctx.session_state = await session_io.begin(
+                    out, default_state=agent.session_state, run_state=plan.session_state
+                )
+                if plan.add_history_to_context:
+                    history = await session_io.history(
+                        ctx.session_id,
+                        num_runs=agent.num_history_runs,
+                        num_messages=agent.num_history_messages,
+                    )
+                if agent.add_memories_to_context and ctx.user_id is not None:
+                    from pilothouse.memory import format_memories_for_context
+
+                    memories = format_memories_for_context(
+                        await store.get_user_memories(ctx.user_id)
+                    )
+            finally:
+                handle.waiting_task = None
         if plan.dependencies:
             ctx.dependencies = await resolve_dependencies(plan.dependencies, agent, ctx)
         messages: list[Message] = []
@@ -141,9 +170,11 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
             ctx,
             add_dependencies=plan.add_dependencies_to_context,
             add_session_state=plan.add_session_state_to_context,
+            memories=memories,
         )
         if system is not None:
             messages.append(system)
+        messages.extend(history)
         messages.extend(build_user_messages(plan.input))
         if plan.media:
             attach_media(messages, plan.media)
@@ -300,12 +331,20 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 )
                 break
 
+        if stream_events:
+            yield ev.RunContentCompletedEvent(**ids)
+        if store is not None and agent.enable_user_memories and ctx.user_id is not None:
+            if stream_events:
+                yield ev.MemoryUpdateStartedEvent(**ids)
+            await _update_memories(plan, store, ctx.user_id, messages)
+            if stream_events:
+                yield ev.MemoryUpdateCompletedEvent(**ids)
         out.status = RunStatus.completed
         out.session_state = ctx.session_state
         out.metrics.duration = _perf() - started
+        if session_io is not None:
+            await session_io.finish(out)
         if stream_events:
-            if stream:
-                yield ev.RunContentCompletedEvent(**ids)
             yield ev.RunCompletedEvent(
                 **ids,
                 content=out.content,
@@ -316,31 +355,38 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
             )
     except _CancelledByUser:
         _finish_cancelled(out, handle.reason, started)
+        await _store_quietly(session_io, out)
         if stream:
             yield ev.RunCancelledEvent(**ids, reason=out.content)
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if handle.cancel_requested and task is not None and task.uncancel() == 0:
             _finish_cancelled(out, handle.reason, started)
+            await _store_quietly(session_io, out)
             if stream:
                 yield ev.RunCancelledEvent(**ids, reason=out.content)
         else:
             # Cancelled from outside (a timeout, a shutdown): record it, then let it through.
             _finish_cancelled(out, "the task running this run was cancelled", started)
+            await _store_quietly(session_io, out)
             raise
     except GeneratorExit:
         # The consumer stopped iterating the stream before the end.
         if out.status is RunStatus.running:
             _finish_cancelled(out, "the stream was closed before the run ended", started)
+        await _store_quietly(session_io, out)
         raise
     except Exception as exc:
         out.status = RunStatus.error
-        out.content = str(exc) or type(exc).__name__
+        out.content = _error_message(exc)
         out.metrics.duration = _perf() - started
         logger.error("run %s failed: %s", out.run_id, out.content, exc_info=not _expected(exc))
+        await _store_quietly(session_io, out)
         if stream:
             yield ev.RunErrorEvent(**ids, content=out.content, error_type=type(exc).__name__)
     finally:
+        if session_io is not None:
+            await session_io.release()
         registry.unregister(out.run_id)
         recent.remember(out)
         if plan.debug_mode:
@@ -364,7 +410,38 @@ async def _close_quietly(iterator: AsyncIterator[ModelDelta]) -> None:
 
 
 def _expected(exc: BaseException) -> bool:
-    return isinstance(exc, ModelProviderError)
+    return isinstance(exc, ModelProviderError) or type(exc).__name__ == "StoreError"
+
+
+def _error_message(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    from pilothouse.db.errors import StoreError
+
+    if isinstance(exc, StoreError):
+        return f"session store failed: {text}"
+    return text
+
+
+async def _store_quietly(session_io: SessionIO | None, out: RunOutput) -> None:
+    """Record how a run ended; a store that fails here must not hide the run's own outcome."""
+    if session_io is None or session_io.finished:
+        return
+    try:
+        await session_io.finish(out)
+    except Exception:
+        logger.warning("run %s: could not store its final state", out.run_id, exc_info=True)
+
+
+async def _update_memories(
+    plan: RunPlan, store: SessionStore, user_id: str, messages: Sequence[Message]
+) -> None:
+    from pilothouse.memory import MemoryManager
+
+    agent = plan.agent
+    manager = agent.memory_manager or MemoryManager()
+    turn = [m for m in messages if m.role in ("user", "assistant") and not m.from_history]
+    update = await manager.update(store=store, user_id=user_id, messages=turn, model=plan.model)
+    plan.output.metrics.add_call(update.metrics)
 
 
 def _finish_cancelled(out: RunOutput, reason: str | None, started: float) -> None:
