@@ -16,7 +16,6 @@ __all__ = [
 ]
 
 
-
 def is_retryable_status(status_code: int | None) -> bool:
     """Whether a failure with this HTTP status is worth retrying.
 

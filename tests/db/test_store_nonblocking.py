@@ -96,3 +96,47 @@ async def test_one_store_serves_event_loops_in_several_threads(sql_store: Sessio
 
 def _increment(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "n": state.get("n", 0) + 1}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_whole_agent_session_never_blocks_the_loop(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from pilothouse import Agent, RunStatus
+    from pilothouse.models import Message, ToolCall, ToolDefinition
+    from pilothouse.models.test import FunctionModel
+
+    if kind == "sqlite":
+        store: SessionStore = SqliteDb(tmp_path / "agent.db")
+    else:
+        schema = request.getfixturevalue("pg_schema")
+        store = PostgresDb(PG_URL, schema=schema, table_prefix=new_id("t") + "_")
+
+    async def remember(fact: str, session_state: dict[str, Any]) -> str:
+        """Remember a fact."""
+        session_state.setdefault("facts", []).append(fact)
+        return fact
+
+    def decide(messages: list[Message], tools: list[ToolDefinition]) -> Any:
+        if any(t.name == "add_memory" for t in tools):
+            return "nothing to remember"
+        if messages[-1].role == "tool":
+            return "remembered"
+        return [ToolCall(name="remember", arguments={"fact": messages[-1].text()})]
+
+    agent = Agent(
+        model=FunctionModel(decide),
+        tools=[remember],
+        db=store,
+        add_history_to_context=True,
+        enable_user_memories=True,
+    )
+    with blockbuster_ctx():
+        for text in ("one", "two", "three"):
+            out = await agent.arun(text, session_id="s", user_id="u")
+            assert out.status is RunStatus.completed, out.content
+        events = [e async for e in agent.arun("four", session_id="s", user_id="u", stream=True)]
+        assert events
+        assert await agent.aget_session_state("s") == {"facts": ["one", "two", "three", "four"]}
+        assert len(await agent.aget_chat_history("s")) == 8
+        await store.close()

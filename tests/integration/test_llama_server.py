@@ -160,7 +160,9 @@ def test_openai_chat_run_answers_with_usage(llama_server: str) -> None:
 async def test_openai_chat_streamed_run(llama_server: str) -> None:
     agent = Agent(model=openai_chat(llama_server))
     pieces = [
-        e.content async for e in agent.arun(PROMPT, stream=True) if e.event == "RunContent" and e.content
+        e.content
+        async for e in agent.arun(PROMPT, stream=True)
+        if e.event == "RunContent" and e.content
     ]
     out = agent.get_last_run_output()
     assert out is not None and out.status is RunStatus.completed, out and out.content

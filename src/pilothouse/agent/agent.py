@@ -255,6 +255,9 @@ class Agent:
             enable_user_memories if add_memories_to_context is None else add_memories_to_context
         )
         self.memory_manager = memory_manager
+        if enable_user_memories:
+            # Imported now rather than on the event loop of the first run.
+            import pilothouse.memory  # noqa: F401
         self.session_state = session_state
         self.add_session_state_to_context = add_session_state_to_context
         self.dependencies = dependencies

@@ -31,7 +31,7 @@ from pilothouse.run.metrics import Metrics
 from pilothouse.run.output import RunOutput, RunStatus, ToolExecution
 from pilothouse.run.run_context import RunContext
 from pilothouse.run.session import SessionIO
-from pilothouse.tools import Function, resolve_toolset
+from pilothouse.tools import Function, cached_toolset, resolve_toolset
 
 if TYPE_CHECKING:
     from pilothouse.agent.agent import Agent
@@ -182,7 +182,10 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
 
         by_name: Mapping[str, Function]
         if agent.tools:
-            toolset = resolve_toolset(agent.tools)
+            toolset = cached_toolset(agent.tools)
+            if toolset is None:
+                # First use: building schemas imports and inspects code, off the event loop.
+                toolset = await asyncio.to_thread(resolve_toolset, agent.tools)
             by_name = toolset.by_name
             request = ModelRequest(tools=toolset.definitions, tool_choice=agent.tool_choice)
         else:

@@ -19,7 +19,13 @@ from __future__ import annotations
 from pilothouse.tools.decorator import tool
 from pilothouse.tools.function import Function
 from pilothouse.tools.injected import INJECTED_PARAMETERS
-from pilothouse.tools.resolve import ToolSet, resolve_tools, resolve_toolset, validate_tools
+from pilothouse.tools.resolve import (
+    ToolSet,
+    cached_toolset,
+    resolve_tools,
+    resolve_toolset,
+    validate_tools,
+)
 from pilothouse.tools.toolkit import Toolkit
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "Function",
     "ToolSet",
     "Toolkit",
+    "cached_toolset",
     "resolve_tools",
     "resolve_toolset",
     "tool",

@@ -21,7 +21,7 @@ from pilothouse.models.base import ToolDefinition
 from pilothouse.tools.function import Function
 from pilothouse.tools.toolkit import Toolkit
 
-__all__ = ["ToolSet", "resolve_tools", "resolve_toolset", "validate_tools"]
+__all__ = ["ToolSet", "cached_toolset", "resolve_tools", "resolve_toolset", "validate_tools"]
 
 _CACHE_ATTRIBUTE = "__pilothouse_function__"
 _ACCEPTED = "a function, a bound method, a callable object, a Function (from @tool) or a Toolkit"
@@ -70,6 +70,22 @@ def validate_tools(tools: Sequence[object] | None) -> None:
         raise TypeError(f"tools must be a list of tools ({_ACCEPTED}), got {_describe(tools)}")
     for index, entry in enumerate(tools):
         _check_entry(index, entry)
+
+
+def cached_toolset(tools: Sequence[object] | None) -> ToolSet | None:
+    """Return the `ToolSet` of ``tools`` if it is already built and current, else None.
+
+    Never builds anything, so it is safe on an event loop; building a schema the first time
+    imports and inspects code, which belongs in a worker thread.
+    """
+    if not tools:
+        return _EMPTY_TOOLSET
+    if type(tools) is not list and type(tools) is not tuple:
+        return None
+    cached = _toolsets.get(tuple(map(id, tools)))
+    if cached is not None and cached[2] == Function._definitions_generation:
+        return cached[0]
+    return None
 
 
 def resolve_toolset(tools: Sequence[object] | None) -> ToolSet:

@@ -226,3 +226,35 @@ def test_history_and_memories_need_a_store() -> None:
         Agent(model=FunctionModel(remembers_names), db="sqlite:///x.db")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no session store"):
         Agent(model=FunctionModel(remembers_names)).get_session_state("s")
+
+
+def test_user_memories_are_updated_after_the_answer_and_shown_next_time() -> None:
+    from pilothouse.agent import MemoryUpdateCompletedEvent, MemoryUpdateStartedEvent, RunEvent
+
+    seen_system: list[str] = []
+
+    def decide(messages: list[Message], tools: list[ToolDefinition]) -> Any:
+        names = {t.name for t in tools}
+        if "add_memory" in names:  # the memory manager's call
+            if messages[-1].role == "tool":
+                return "done"
+            if "I love sailing" in messages[-1].text():
+                return [ToolCall(name="add_memory", arguments={"memory": "The user loves sailing"})]
+            return "nothing to remember"
+        seen_system.append(messages[0].text() if messages[0].role == "system" else "")
+        return "Noted!"
+
+    store = InMemoryDb()
+    agent = Agent(model=FunctionModel(decide), db=store, enable_user_memories=True)
+    events = list(agent.run("I love sailing", user_id="ada", stream=True, stream_events=True))
+    names = [e.event for e in events]
+    content_done = names.index(RunEvent.run_content_completed)
+    assert names.index(RunEvent.memory_update_started) > content_done
+    assert isinstance(events[names.index(RunEvent.memory_update_started)], MemoryUpdateStartedEvent)
+    assert isinstance(events[-2], MemoryUpdateCompletedEvent)
+    assert names[-1] == RunEvent.run_completed
+    assert [m.memory for m in agent.get_user_memories("ada")] == ["The user loves sailing"]
+    second = agent.run("Plan my weekend", user_id="ada")
+    assert "The user loves sailing" in seen_system[-1]
+    assert second.metrics.model_calls == 2  # the answer and the memory manager's call
+    assert agent.get_user_memories("bob") == []

@@ -64,7 +64,7 @@ def test_time_to_first_token_is_measured_from_the_request() -> None:
 
     out = Agent(model=FunctionModel(stream_function=slow_start)).run("go")
     ttft = out.metrics.time_to_first_token
-    assert ttft is not None and 0.045 <= ttft < 0.09
+    assert ttft is not None and ttft >= 0.045
     assert out.metrics.duration is not None and out.metrics.duration >= ttft + 0.045
     assert out.content == "first second"
 

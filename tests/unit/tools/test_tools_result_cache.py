@@ -48,14 +48,14 @@ def test_maxsize_must_be_positive() -> None:
 async def test_tool_results_expire() -> None:
     calls: list[int] = []
 
-    @tool(cache_results=True, cache_ttl=0.05)
+    @tool(cache_results=True, cache_ttl=1.0)
     def now() -> int:
         calls.append(1)
         return len(calls)
 
     assert await now.acall({}) == 1
     assert await now.acall({}) == 1
-    await asyncio.sleep(0.06)
+    await asyncio.sleep(1.1)
     assert await now.acall({}) == 2
 
 
