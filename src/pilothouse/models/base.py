@@ -8,7 +8,6 @@ provider's wire format; nothing provider-specific leaks past `pilothouse.models`
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,11 +140,12 @@ def _merge_usage(old: Usage | None, new: Usage) -> Usage:
     )
 
 
-class Model(ABC):
+class Model:
     """Base class of model adapters.
 
     Subclasses set ``id`` and ``provider`` and implement `stream`. Constructing a model must
-    be cheap: SDK clients are created and heavy modules imported on the first call.
+    be cheap: SDK clients are created and heavy modules imported on the first call. (A plain
+    class rather than an ABC: ``isinstance(x, Model)`` runs on every Agent construction.)
     """
 
     id: str
@@ -156,7 +156,6 @@ class Model(ABC):
         """A readable name: the class name."""
         return type(self).__name__
 
-    @abstractmethod
     def stream(
         self, messages: Sequence[Message], request: ModelRequest
     ) -> AsyncIterator[ModelDelta]:
@@ -165,6 +164,7 @@ class Model(ABC):
         Raise `pilothouse.exceptions.ModelProviderError` for provider failures, with a status
         code where there is one, so that the run loop can decide whether to retry.
         """
+        raise NotImplementedError(f"{type(self).__name__} must implement stream()")
 
     def price(self, usage: Usage) -> float | None:
         """Return the cost in USD of a call with this usage, or None when it is not known."""

@@ -66,6 +66,12 @@ def validate_tools(tools: Sequence[object] | None) -> None:
     """
     if tools is None:
         return
+    if type(tools) is list or type(tools) is tuple:
+        # The common case, checked without ABC isinstance calls: Agent() runs this every time.
+        for index, entry in enumerate(tools):
+            if type(entry) is not types.FunctionType:
+                _check_entry(index, entry)
+        return
     if isinstance(tools, str | bytes) or not isinstance(tools, Sequence):
         raise TypeError(f"tools must be a list of tools ({_ACCEPTED}), got {_describe(tools)}")
     for index, entry in enumerate(tools):
