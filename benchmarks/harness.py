@@ -348,6 +348,73 @@ class Scenarios:
     import_statement: str
 
 
+def run_arun_scenarios(
+    *,
+    text_agent: Any,
+    tool_agent: Any,
+    slow_agent: Any,
+    tool_calls: list[int],
+    construct: Callable[[], object],
+    construct_prepared: Callable[[], object],
+    import_statement: str,
+) -> Scenarios:
+    """The scenarios of a framework whose agents have ``run()`` / ``arun(stream=...,
+    stream_events=True)`` returning outputs with ``content`` and a ``RunCompletedEvent``
+    (Pilothouse and agno share this API). ``tool_calls[0]`` counts tool executions."""
+
+    def check_tool(before: int) -> None:
+        assert tool_calls[0] == before + 1
+
+    def text_sync() -> None:
+        assert text_agent.run(TEXT_PROMPT).content == TEXT_ANSWER
+
+    def tool_sync() -> None:
+        before = tool_calls[0]
+        assert tool_agent.run(TOOL_PROMPT).content == TOOL_ANSWER
+        check_tool(before)
+
+    async def text_async() -> None:
+        assert (await text_agent.arun(TEXT_PROMPT)).content == TEXT_ANSWER
+
+    async def tool_async() -> None:
+        before = tool_calls[0]
+        assert (await tool_agent.arun(TOOL_PROMPT)).content == TOOL_ANSWER
+        check_tool(before)
+
+    async def stream(agent: Any, prompt: str, answer: str, expected_calls: int) -> None:
+        before = tool_calls[0]
+        final = None
+        events = 0
+        async for event in agent.arun(prompt, stream=True, stream_events=True):
+            events += 1
+            if type(event).__name__ == "RunCompletedEvent":
+                final = event.content
+        assert final == answer and events > 1
+        assert tool_calls[0] == before + expected_calls
+
+    async def text_stream() -> None:
+        await stream(text_agent, TEXT_PROMPT, TEXT_ANSWER, 0)
+
+    async def tool_stream() -> None:
+        await stream(tool_agent, TOOL_PROMPT, TOOL_ANSWER, 1)
+
+    async def slow_run() -> None:
+        assert (await slow_agent.arun(TEXT_PROMPT)).content == TEXT_ANSWER
+
+    return Scenarios(
+        construct=construct,
+        construct_prepared=construct_prepared,
+        text_sync=text_sync,
+        tool_sync=tool_sync,
+        text_async=text_async,
+        tool_async=tool_async,
+        text_stream=text_stream,
+        tool_stream=tool_stream,
+        slow_run=slow_run,
+        import_statement=import_statement,
+    )
+
+
 def run_scenarios(sc: Scenarios, settings: Settings) -> dict[str, Any]:
     """Measure every scenario in a fixed order and return the results by key.
 

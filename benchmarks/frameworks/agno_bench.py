@@ -151,52 +151,13 @@ def main() -> None:
     text_agent, tool_agent = make_agent(TEXT_MODEL), make_agent(TOOL_MODEL)
     slow_agent = make_agent(SLOW_MODEL)
 
-    def text_sync() -> None:
-        assert text_agent.run(h.TEXT_PROMPT).content == h.TEXT_ANSWER
-
-    def tool_sync() -> None:
-        before = TOOL_CALLS[0]
-        assert tool_agent.run(h.TOOL_PROMPT).content == h.TOOL_ANSWER
-        assert TOOL_CALLS[0] == before + 1
-
-    async def text_async() -> None:
-        assert (await text_agent.arun(h.TEXT_PROMPT)).content == h.TEXT_ANSWER
-
-    async def tool_async() -> None:
-        before = TOOL_CALLS[0]
-        assert (await tool_agent.arun(h.TOOL_PROMPT)).content == h.TOOL_ANSWER
-        assert TOOL_CALLS[0] == before + 1
-
-    async def stream(agent: Agent, prompt: str, answer: str, tool_calls: int) -> None:
-        before = TOOL_CALLS[0]
-        final = None
-        events = 0
-        async for event in agent.arun(prompt, stream=True, stream_events=True):
-            events += 1
-            if type(event).__name__ == "RunCompletedEvent":
-                final = event.content
-        assert final == answer and events > 1
-        assert TOOL_CALLS[0] == before + tool_calls
-
-    async def text_stream() -> None:
-        await stream(text_agent, h.TEXT_PROMPT, h.TEXT_ANSWER, 0)
-
-    async def tool_stream() -> None:
-        await stream(tool_agent, h.TOOL_PROMPT, h.TOOL_ANSWER, 1)
-
-    async def slow_run() -> None:
-        assert (await slow_agent.arun(h.TEXT_PROMPT)).content == h.TEXT_ANSWER
-
-    scenarios = h.Scenarios(
+    scenarios = h.run_arun_scenarios(
+        text_agent=text_agent,
+        tool_agent=tool_agent,
+        slow_agent=slow_agent,
+        tool_calls=TOOL_CALLS,
         construct=make_agent,
         construct_prepared=make_agent_prepared,
-        text_sync=text_sync,
-        tool_sync=tool_sync,
-        text_async=text_async,
-        tool_async=tool_async,
-        text_stream=text_stream,
-        tool_stream=tool_stream,
-        slow_run=slow_run,
         import_statement="from agno.agent import Agent",
     )
     results = h.run_scenarios(scenarios, s)
