@@ -9,19 +9,9 @@ token, a well-formed tool call and its round trip), not the quality of the answe
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from llama_server_kit import (
-    CHATML_TOOLS_TEMPLATE,
-    library_links,
-    llama_server_bin_dir,
-    llama_server_command,
-)
-from serverkit import free_port, running_server
 
 from pilothouse import Agent, RunStatus
 from pilothouse.exceptions import ModelProviderError
@@ -31,25 +21,6 @@ from pilothouse.models.anthropic import Claude
 pytestmark = pytest.mark.integration
 
 PROMPT = "Say hello in one short sentence."
-
-
-@pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory, smollm2_path: Path) -> Iterator[str]:
-    """llama-server with SmolLM2 and a tool-aware ChatML template; yields its base URL."""
-    bin_dir = llama_server_bin_dir()
-    work = tmp_path_factory.mktemp("llama_server")
-    libs = library_links(bin_dir, work / "lib")
-    template = work / "chatml-tools.jinja"
-    template.write_text(CHATML_TOOLS_TEMPLATE)
-    port = free_port()
-    library_path = [str(libs), str(bin_dir), os.environ.get("LD_LIBRARY_PATH", "")]
-    with running_server(
-        llama_server_command(bin_dir, smollm2_path, port, template),
-        ready_url=f"http://127.0.0.1:{port}/health",
-        log_path=work / "server.log",
-        env={"LD_LIBRARY_PATH": os.pathsep.join(p for p in library_path if p)},
-    ):
-        yield f"http://127.0.0.1:{port}"
 
 
 def claude(server: str, **settings: Any) -> Claude:
