@@ -107,6 +107,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    # Keep-alive, as the real API: a client that reused a connection from another event
+    # loop would fail here, where HTTP/1.0 would hide it behind a fresh connection each time.
+    protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
         api = self.server.api
