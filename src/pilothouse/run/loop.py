@@ -10,7 +10,6 @@ never raises for a failing model or tool: errors are data on the `RunOutput`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
@@ -317,9 +316,8 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 messages.append(
                     Message(
                         role="tool",
-                        content=execution.result
-                        if isinstance(execution.result, str)
-                        else _format(by_name.get(call.name), execution.result),
+                        # Always text: `_execute` stores the tool's formatted result or the error.
+                        content=execution.result,
                         tool_call_id=call.id,
                         name=call.name,
                         tool_call_error=execution.tool_call_error,
@@ -329,9 +327,7 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 for execution in executions[:allowed]:
                     yield ev.ToolCallCompletedEvent(**ids, tool=execution, content=execution.result)
             if any(e.stop_after_tool_call and not e.tool_call_error for e in executions):
-                out.content = "\n".join(
-                    _format(by_name.get(e.tool_name), e.result) for e in executions
-                )
+                out.content = "\n".join(str(e.result) for e in executions)
                 break
 
         if stream_events:
@@ -484,12 +480,6 @@ def _new_execution(call: ToolCall, by_name: Mapping[str, Function]) -> ToolExecu
         tool_call_id=call.id,
         stop_after_tool_call=function.stop_after_tool_call if function else False,
     )
-
-
-def _format(function: Function | None, result: Any) -> str:
-    if function is None:
-        return result if isinstance(result, str) else json.dumps(result, default=str)
-    return function.format_result(result)
 
 
 async def _execute_all(
