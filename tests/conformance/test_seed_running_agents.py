@@ -271,3 +271,123 @@ def test_both_streaming_and_non_streaming() -> None:
         if chunk.event == RunEvent.run_content:
             content += chunk.content
     assert "expected" in content
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse every name lookup and connection that would leave the machine."""
+    import ipaddress
+    import socket
+
+    def is_local(host: object) -> bool:
+        if host in (None, "localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(str(host)).is_loopback
+        except ValueError:
+            return False
+
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: object) -> None:
+        if isinstance(address, tuple) and not is_local(address[0]):
+            raise AssertionError(f"tried to reach {address[0]}")
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if not is_local(host):
+            raise AssertionError(f"tried to look up {host}")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_media_parameters(loopback_only: None) -> None:
+    import wave
+    from io import BytesIO
+
+    from pilothouse.media import Audio, File, Image, Video
+    from pilothouse.models import Message
+    from pilothouse.models.test import FunctionModel
+
+    received: list[Message] = []
+
+    def media_model(messages: list[Message], tools: object) -> str:
+        user = messages[-1]
+        received.append(user)
+        kinds = [k for k in ("images", "audio", "videos", "files") if getattr(user, k)]
+        return f"{user.text()}: got {', '.join(kinds)}"
+
+    buffer = BytesIO()
+    with wave.open(buffer, "wb") as recording:
+        recording.setnchannels(1)
+        recording.setsampwidth(2)
+        recording.setframerate(8000)
+        recording.writeframes(b"\0\0" * 80)
+    audio_bytes = buffer.getvalue()
+    file_bytes = b"%PDF-1.4\n%%EOF\n"
+    agent = Agent(model=FunctionModel(media_model))
+
+    # Images
+    image = Image(url="https://example.com/img.jpg")
+    images_run = agent.run("Describe this", images=[image])
+
+    # Audio
+    clip = Audio(content=audio_bytes, format="wav")
+    audio_run = agent.run("Transcribe this", audio=[clip])
+
+    # Video
+    video = Video(url="https://example.com/vid.mp4")
+    videos_run = agent.run("Analyze this", videos=[video])
+
+    # Files
+    document = File(content=file_bytes, name="doc.pdf")
+    files_run = agent.run("Summarize this", files=[document])
+
+    runs = [images_run, audio_run, videos_run, files_run]
+    assert [r.status for r in runs] == [RunStatus.completed] * 4
+    assert [r.content for r in runs] == [
+        "Describe this: got images",
+        "Transcribe this: got audio",
+        "Analyze this: got videos",
+        "Summarize this: got files",
+    ]
+    # Recorded on the run's input ...
+    inputs = [r.input for r in runs]
+    assert all(i is not None for i in inputs)
+    assert images_run.input.images == [image]  # type: ignore[union-attr]
+    assert audio_run.input.audio == [clip]  # type: ignore[union-attr]
+    assert videos_run.input.videos == [video]  # type: ignore[union-attr]
+    assert files_run.input.files == [document]  # type: ignore[union-attr]
+    assert files_run.input.input_content == "Summarize this"  # type: ignore[union-attr]
+    # ... and sent to the model with the user's message, unchanged and not downloaded.
+    assert received[0].images == [image] and received[0].images[0].content is None
+    assert received[1].audio == [clip] and received[1].audio[0].read_bytes() == audio_bytes
+    assert received[1].audio[0].get_mime_type() == "audio/wav"
+    assert received[2].videos == [video] and received[2].videos[0].content is None
+    assert received[3].files == [document] and received[3].files[0].get_mime_type() == (
+        "application/pdf"
+    )
+    # Each run carries its own media only.
+    assert received[0].audio is None and received[3].images is None
+    # The recorded input serialises with the media (bytes as base64, URLs as given).
+    import base64
+
+    recorded = audio_run.input.to_dict()  # type: ignore[union-attr]
+    assert recorded["audio"][0]["format"] == "wav"
+    assert base64.b64decode(recorded["audio"][0]["content"]) == audio_bytes
+    assert images_run.input.to_dict()["images"][0]["url"] == image.url  # type: ignore[union-attr]
+
+
+def test_media_the_embedded_model_cannot_take_end_the_run_with_a_clear_error(
+    loopback_only: None,
+) -> None:
+    from pilothouse.media import Image
+
+    image = Image(url="https://example.com/img.jpg")
+    response = Agent(model="local").run("Describe this", images=[image])
+    assert response.status == RunStatus.error
+    assert "takes text only" in str(response.content) and "1 image" in str(response.content)
+    assert response.input is not None and response.input.images == [image]

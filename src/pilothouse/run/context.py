@@ -152,25 +152,41 @@ def input_to_text(value: Any) -> str:
     return _dumps(value)
 
 
+_ROLES = frozenset({"system", "user", "assistant", "tool"})
+_MESSAGE_KEYS = frozenset(Message.__dataclass_fields__)
+
+
+def _is_message_dict(value: Any) -> bool:
+    """True for a dict shaped like a `Message` (``{"role": "user", "content": "hi"}``).
+
+    Anything else, e.g. ``{"role": "reviewer", "text": "..."}``, is structured input.
+    """
+    return (
+        isinstance(value, dict)
+        and value.get("role") in _ROLES
+        and ("content" in value or "tool_calls" in value)
+        and value.keys() <= _MESSAGE_KEYS
+    )
+
+
 def build_user_messages(value: Any) -> list[Message]:
     """Turn any accepted run input into the messages that follow the system message.
 
-    A str is one user message; a pydantic model or a dict is sent as JSON (a dict with
-    ``role`` and ``content`` is a message); a Message is used as is; a list of messages (or
-    of message dicts) is a whole conversation; any other list is joined into one message.
+    A str is one user message; a pydantic model or a dict is sent as JSON, unless the dict is
+    a message (a known ``role``, ``content`` or ``tool_calls``, only keys a message has); a
+    Message is used as is; a list of messages (or of message dicts) is a whole conversation;
+    any other list is joined into one message.
     """
     if isinstance(value, str):
         return [Message(role="user", content=value)]
     if isinstance(value, Message):
         return [value]
     if isinstance(value, dict):
-        if "role" in value and "content" in value:
+        if _is_message_dict(value):
             return [Message.from_dict(value)]
         return [Message(role="user", content=input_to_text(value))]
     if isinstance(value, list | tuple):
-        if value and all(
-            isinstance(m, Message) or (isinstance(m, dict) and "role" in m) for m in value
-        ):
+        if value and all(isinstance(m, Message) or _is_message_dict(m) for m in value):
             return [m if isinstance(m, Message) else Message.from_dict(m) for m in value]
         return [Message(role="user", content="\n".join(input_to_text(v) for v in value))]
     return [Message(role="user", content=input_to_text(value))]
