@@ -8,6 +8,7 @@ error message as content. They are raised by model adapters inside the run loop,
 from __future__ import annotations
 
 __all__ = [
+    "ContinueRunError",
     "ModelProviderError",
     "PilothouseError",
     "RunNotFoundError",
@@ -68,3 +69,10 @@ class ToolArgumentsError(PilothouseError):
 
 class RunNotFoundError(PilothouseError, LookupError):
     """No run with the given id is known."""
+
+
+class ContinueRunError(PilothouseError, ValueError):
+    """A run cannot be continued: it is not paused, or a tool call it waits for has no answer.
+
+    Raised by `Agent.continue_run` before anything changes: the run stays as it was.
+    """

@@ -13,7 +13,7 @@ from pilothouse.models.base import Model
 from pilothouse.models.message import Message
 from pilothouse.run.events import BaseRunEvent, RunOutputEvent
 from pilothouse.run.ids import new_id
-from pilothouse.run.output import RunInput, RunOutput
+from pilothouse.run.output import RunInput, RunOutput, ToolExecution
 from pilothouse.run.run_context import RunContext
 from pilothouse.tools import validate_tools
 
@@ -42,7 +42,10 @@ _RUN_OPTIONS = (
     "add_session_state_to_context",
     "add_history_to_context",
     "debug_mode",
+    "output_schema",
 )
+# What a continued run may set anew; the rest belongs to the paused run.
+_CONTINUE_OPTIONS = ("stream_events", "dependencies", "retries", "debug_mode")
 _id_lock = threading.Lock()
 _runtime: tuple[ModuleType, ModuleType, ModuleType, ModuleType] | None = None
 
@@ -102,6 +105,13 @@ class Agent:
         add_dependencies_to_context: Show the resolved dependencies to the model.
         metadata: Recorded on every run's output.
         input_schema: A pydantic model that dict or model input must validate against.
+        output_schema: A pydantic model class: the answer is asked for as JSON in this shape
+            (with the provider's structured output where it has one), validated, and given as
+            ``RunOutput.content`` (an instance; ``content_type`` is the class name).
+        output_retries: How often an answer that does not validate against ``output_schema``
+            is sent back to the model with the errors before the run fails.
+        store_events: Keep the run's events (all but the content deltas) on
+            ``RunOutput.events``, and store them with the run.
         retries: How often a failing model call (connection error, timeout, 429, 5xx) is
             retried.
         delay_between_retries: Seconds to wait before a retry.
@@ -133,9 +143,12 @@ class Agent:
         "name",
         "num_history_messages",
         "num_history_runs",
+        "output_retries",
+        "output_schema",
         "retries",
         "session_id",
         "session_state",
+        "store_events",
         "system_message",
         "tool_call_limit",
         "tool_choice",
@@ -173,6 +186,9 @@ class Agent:
         add_dependencies_to_context: bool = False,
         metadata: dict[str, Any] | None = None,
         input_schema: type[Any] | None = None,
+        output_schema: type[Any] | None = None,
+        output_retries: int = 2,
+        store_events: bool = False,
         retries: int = 0,
         delay_between_retries: float = 1.0,
         exponential_backoff: bool = False,
@@ -194,6 +210,14 @@ class Agent:
             validate_tools(tools)
         if type(retries) is not int or retries < 0:
             raise ValueError(f"Agent(): retries must be a whole number >= 0, not {retries!r}.")
+        if type(output_retries) is not int or output_retries < 0:
+            raise ValueError(
+                f"Agent(): output_retries must be a whole number >= 0, not {output_retries!r}."
+            )
+        if output_schema is not None:
+            from pilothouse.run.structured import check_output_schema
+
+            check_output_schema(output_schema, "Agent()")
         if tool_call_limit is not None and (
             type(tool_call_limit) is not int or tool_call_limit < 0
         ):
@@ -264,6 +288,9 @@ class Agent:
         self.add_dependencies_to_context = add_dependencies_to_context
         self.metadata = metadata
         self.input_schema = input_schema
+        self.output_schema = output_schema
+        self.output_retries = output_retries
+        self.store_events = bool(store_events)
         self.retries = retries
         self.delay_between_retries = delay_between_retries
         self.exponential_backoff = exponential_backoff
@@ -309,10 +336,14 @@ class Agent:
         running event loop (notebooks). A failing model or tool never raises here: the output
         has status ``error`` and the message as content.
 
+        A run that calls a tool marked ``requires_confirmation``, ``requires_user_input`` or
+        ``external_execution`` pauses instead (status ``paused``); answer on its tool
+        executions and call `continue_run`.
+
         Keyword options: stream_events, user_id, session_id, session_state, images, audio,
         videos, files (lists of `pilothouse.media` objects, sent with the input), dependencies,
-        metadata, retries, add_dependencies_to_context, add_session_state_to_context,
-        debug_mode.
+        metadata, retries, output_schema, add_history_to_context, add_dependencies_to_context,
+        add_session_state_to_context, debug_mode.
         """
         bridge, loop, _, _ = _rt()
         plan = self._plan(input, stream, options, inline_sync=bridge.owns_loop())
@@ -340,6 +371,72 @@ class Agent:
         (``stream = await agent.arun(..., stream=True)``). Options as for `run`.
         """
         plan = self._plan(input, stream, options, inline_sync=False)
+        if stream:
+            return AsyncRunStream(plan)
+        return _drain(plan)
+
+    @overload
+    def continue_run(
+        self,
+        run_response: RunOutput | None = None,
+        *,
+        stream: Literal[False] = False,
+        **options: Any,
+    ) -> RunOutput: ...
+
+    @overload
+    def continue_run(
+        self, run_response: RunOutput | None = None, *, stream: Literal[True], **options: Any
+    ) -> Iterator[RunOutputEvent]: ...
+
+    def continue_run(
+        self, run_response: RunOutput | None = None, *, stream: bool = False, **options: Any
+    ) -> RunOutput | Iterator[RunOutputEvent]:
+        """Continue a paused run and return its `RunOutput` (the same run_id), or its events
+        with ``stream=True``.
+
+        Answer first, on the paused run's tool executions: ``confirmed=True``/``False`` (with
+        an optional ``confirmation_note``) for ``tools_requiring_confirmation``, a ``value``
+        on each field of ``user_input_schema`` for ``tools_requiring_user_input``, ``result``
+        for ``tools_awaiting_external_execution``. Then pass the run as ``run_response``, or
+        pass ``run_id=`` with ``updated_tools=[...]`` (and ``session_id=``) to continue a run
+        stored by another process. Confirmed tools run, rejected ones are reported to the
+        model as rejected, external results are used as given, and tools that already ran
+        are not run again.
+
+        Keyword options: run_id, updated_tools, session_id, stream_events, dependencies,
+        retries, debug_mode.
+
+        Raises:
+            ContinueRunError: The run is not paused, or a waiting tool call has no answer.
+                Nothing changes.
+            RunNotFoundError: No such run.
+        """
+        bridge, loop, _, _ = _rt()
+        plan = self._continue_plan(run_response, stream, options, inline_sync=bridge.owns_loop())
+        if stream:
+            return bridge.iterate_sync(loop.run_events(plan))  # type: ignore[no-any-return]
+        return bridge.run_sync(_drain(plan))  # type: ignore[no-any-return]
+
+    @overload
+    def acontinue_run(
+        self,
+        run_response: RunOutput | None = None,
+        *,
+        stream: Literal[False] = False,
+        **options: Any,
+    ) -> Coroutine[Any, Any, RunOutput]: ...
+
+    @overload
+    def acontinue_run(
+        self, run_response: RunOutput | None = None, *, stream: Literal[True], **options: Any
+    ) -> AsyncRunStream: ...
+
+    def acontinue_run(
+        self, run_response: RunOutput | None = None, *, stream: bool = False, **options: Any
+    ) -> Coroutine[Any, Any, RunOutput] | AsyncRunStream:
+        """Continue a paused run asynchronously; arguments as for `continue_run`."""
+        plan = self._continue_plan(run_response, stream, options, inline_sync=False)
         if stream:
             return AsyncRunStream(plan)
         return _drain(plan)
@@ -481,6 +578,90 @@ class Agent:
 
     # ------------------------------------------------------------------ internals
 
+    def _continue_plan(
+        self,
+        run_response: RunOutput | None,
+        stream: bool,
+        options: dict[str, Any],
+        *,
+        inline_sync: bool,
+    ) -> RunPlan:
+        """Check continue_run's arguments and plan the continued run."""
+        from pilothouse.exceptions import RunNotFoundError
+        from pilothouse.run.pause import apply_answers
+
+        if type(stream) is not bool:
+            raise TypeError(f"continue_run(): stream must be True or False, not {stream!r}.")
+        run_id = options.pop("run_id", None)
+        updated_tools = options.pop("updated_tools", None)
+        session_id = options.pop("session_id", None)
+        unknown = {k: v for k, v in options.items() if k not in _CONTINUE_OPTIONS}
+        if unknown:
+            reject_unknown(
+                "continue_run()",
+                unknown,
+                ("run_response", "run_id", "updated_tools", "session_id", *_CONTINUE_OPTIONS),
+            )
+        if run_response is not None and not isinstance(run_response, RunOutput):
+            raise TypeError(
+                "continue_run(): run_response must be the paused RunOutput that run() returned, "
+                f"not {type(run_response).__name__}."
+            )
+        check_type("continue_run()", "run_id", run_id, str, "a str")
+        check_type("continue_run()", "session_id", session_id, str, "a str")
+        if updated_tools is not None and (
+            not isinstance(updated_tools, list | tuple)
+            or not all(isinstance(t, ToolExecution) for t in updated_tools)
+        ):
+            raise TypeError(
+                "continue_run(): updated_tools must be a list of ToolExecution, e.g. the "
+                "paused run's tools with confirmed/result/user input values set."
+            )
+        if run_response is None and run_id is None:
+            raise TypeError(
+                "continue_run(): pass the paused run (continue_run(response)) or its id "
+                "(continue_run(run_id=..., updated_tools=[...]))."
+            )
+        if run_response is not None and run_id is not None and run_id != run_response.run_id:
+            raise ValueError(
+                f"continue_run(): run_id {run_id!r} is not the id of run_response "
+                f"({run_response.run_id!r})."
+            )
+        if run_response is None and self.db is None:
+            # Without a store only this process's own runs can be found.
+            run_response = _rt()[3].find(self.id, run_id)
+            if run_response is None:
+                raise RunNotFoundError(
+                    f"continue_run(): no paused run {run_id!r} in this process; give the agent "
+                    "the db the run was stored in to continue it from another process."
+                )
+        if run_response is not None:
+            # Check now, so that a bad call raises here and changes nothing. With a store the
+            # run is checked again as stored, under its session's lease.
+            answers = list(updated_tools) if updated_tools is not None else None
+            apply_answers(RunOutput.from_dict(run_response.to_dict()), answers)
+        model = self.model if self.model is not None else _default_model()
+        loop = _rt()[1]
+        plan: RunPlan = loop.RunPlan(self, model, None, stream, inline_sync)
+        _apply_run_options(plan, options)
+        plan.resume = loop.Resume(
+            run_response, list(updated_tools) if updated_tools is not None else None, session_id
+        )
+        if self.debug_mode:
+            plan.debug_mode = True
+        if plan.debug_mode:
+            from pilothouse.utils.log import enable_debug_logging
+
+            enable_debug_logging()
+        the_id = run_response.run_id if run_response is not None else run_id
+        assert the_id is not None
+        session = session_id or (run_response.session_id if run_response is not None else None)
+        plan.context = RunContext(the_id, session or "")
+        plan.output = run_response or RunOutput(
+            run_id=the_id, agent_id=self.id, agent_name=self.name, session_id=session
+        )
+        return plan
+
     def _plan(
         self, input: Any, stream: bool, options: dict[str, Any], *, inline_sync: bool
     ) -> RunPlan:
@@ -497,6 +678,7 @@ class Agent:
         if options:
             _apply_run_options(plan, options)
         else:
+            plan.output_schema = self.output_schema
             plan.retries = self.retries
             plan.dependencies = self.dependencies
             plan.add_dependencies_to_context = self.add_dependencies_to_context
@@ -584,6 +766,12 @@ def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:
         agent.add_history_to_context if add_history is None else bool(add_history)
     )
     plan.debug_mode = bool(get("debug_mode"))
+    schema = get("output_schema")
+    if schema is not None:
+        from pilothouse.run.structured import check_output_schema
+
+        check_output_schema(schema, "run()")
+    plan.output_schema = schema if schema is not None else agent.output_schema
     for kind in _MEDIA_KINDS:
         items = get(kind)
         if items is not None:
@@ -653,11 +841,16 @@ class AsyncRunStream:
     `RunOutput`, complete once the stream is exhausted.
     """
 
-    __slots__ = ("_events", "output")
+    __slots__ = ("_events", "_plan")
 
     def __init__(self, plan: RunPlan) -> None:
-        self.output = plan.output
+        self._plan = plan
         self._events: AsyncGenerator[BaseRunEvent, None] = _rt()[1].run_events(plan)
+
+    @property
+    def output(self) -> RunOutput:
+        """The run's `RunOutput`: complete once the stream is exhausted."""
+        return self._plan.output
 
     def __aiter__(self) -> AsyncRunStream:
         return self

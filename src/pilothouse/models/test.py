@@ -146,7 +146,8 @@ class TestModel(Model):
     """A model that needs no setup: it calls tools once, then answers.
 
     Args:
-        text: The final answer. Without it, the answer is a JSON summary of the tool results
+        text: The final answer. Without it, the answer is a JSON object made up from the
+            run's ``output_schema`` when it has one, else a JSON summary of the tool results
             (or ``"success (no tool calls)"``).
         call_tools: ``"all"`` to call every tool the agent offers, or a list of tool names.
             Arguments are made up from each tool's schema.
@@ -163,7 +164,10 @@ class TestModel(Model):
         self.call_tools = call_tools if call_tools == "all" else list(call_tools)
 
     def _decide(
-        self, messages: Sequence[Message], tools: Sequence[ToolDefinition]
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolDefinition],
+        output_schema: Any = None,
     ) -> ModelResponse:
         called_already = any(m.role == "tool" for m in messages[_last_user(messages) :])
         if tools and not called_already:
@@ -177,6 +181,13 @@ class TestModel(Model):
                 )
         if self.text is not None:
             return ModelResponse(content=self.text)
+        if output_schema is not None:
+            schema = (
+                output_schema
+                if isinstance(output_schema, dict)
+                else output_schema.model_json_schema()
+            )
+            return ModelResponse(content=json.dumps(example_arguments(schema), ensure_ascii=False))
         results = {m.name: m.content for m in messages if m.role == "tool" and m.name}
         if not results:
             return ModelResponse(content="success (no tool calls)")
@@ -187,7 +198,7 @@ class TestModel(Model):
     ) -> AsyncIterator[ModelDelta]:
         """Yield the decided turn word by word, then its usage."""
         tools = request.tools if request.tool_choice != "none" else ()
-        response = self._decide(messages, tools)
+        response = self._decide(messages, tools, request.output_schema)
         for delta in _deltas(messages, response.content, response.tool_calls, None):
             yield delta
 

@@ -10,12 +10,18 @@ never raises for a failing model or tool: errors are data on the `RunOutput`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pilothouse.exceptions import ModelProviderError, ToolArgumentsError
+from pilothouse.exceptions import (
+    ContinueRunError,
+    ModelProviderError,
+    RunNotFoundError,
+    ToolArgumentsError,
+)
 from pilothouse.models.base import Model, ModelDelta, ModelRequest, ResponseAssembler
 from pilothouse.models.message import Message, ToolCall
 from pilothouse.run import events as ev
@@ -28,15 +34,26 @@ from pilothouse.run.context import (
 )
 from pilothouse.run.metrics import Metrics
 from pilothouse.run.output import RunOutput, RunStatus, ToolExecution
+from pilothouse.run.pause import (
+    apply_answers,
+    is_waiting,
+    mark_for_human,
+    pause_message,
+    resolve,
+    waiting,
+)
 from pilothouse.run.run_context import RunContext
 from pilothouse.run.session import SessionIO
+from pilothouse.run.structured import OutputValidationError, parse_answer, retry_message
 from pilothouse.tools import Function, cached_toolset, resolve_toolset
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from pilothouse.agent.agent import Agent
     from pilothouse.db.base import SessionStore
 
-__all__ = ["RunPlan", "run_events"]
+__all__ = ["Resume", "RunPlan", "run_events"]
 
 logger = logging.getLogger("pilothouse")
 _perf = time.perf_counter
@@ -48,7 +65,8 @@ class RunPlan:
     """Everything one run needs, fixed before it starts. Lives only as long as the run.
 
     Settings a run cannot override are read from ``agent``; the rest is resolved here from
-    the agent's defaults and the run's own arguments.
+    the agent's defaults and the run's own arguments. ``resume`` is set when the run is a
+    paused run being continued.
     """
 
     __slots__ = (
@@ -65,6 +83,8 @@ class RunPlan:
         "metadata",
         "model",
         "output",
+        "output_schema",
+        "resume",
         "retries",
         "session_id",
         "session_state",
@@ -97,6 +117,28 @@ class RunPlan:
         self.session_state: dict[str, Any] | None = None
         self.metadata: dict[str, Any] | None = None
         self.media: dict[str, list[Any]] = {}
+        self.output_schema: type[BaseModel] | None = None
+        self.resume: Resume | None = None
+
+
+class Resume:
+    """What continuing a paused run starts from: the run (or its id) and the caller's answers.
+
+    ``answers`` are matched to the waiting tool calls by ``tool_call_id``; None means the
+    answers were set on the paused `RunOutput`'s own tool executions.
+    """
+
+    __slots__ = ("answers", "run_response", "session_id")
+
+    def __init__(
+        self,
+        run_response: RunOutput | None,
+        answers: Sequence[ToolExecution] | None,
+        session_id: str | None,
+    ) -> None:
+        self.run_response = run_response
+        self.answers = answers
+        self.session_id = session_id
 
 
 class _CancelledByUser(Exception):
@@ -112,72 +154,155 @@ def _event_ids(out: RunOutput) -> dict[str, Any]:
     }
 
 
-async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
-    """Run one agent run, yielding its events.
+# The events that end a run. The loop records these itself (with ``store_events``), before it
+# stores the run; `_recorded` keeps the others.
+_TERMINAL = (ev.RunCompletedEvent, ev.RunErrorEvent, ev.RunCancelledEvent, ev.RunPausedEvent)
+# The terminal events a stream shows even without ``stream_events``.
+_ALWAYS_STREAMED = (ev.RunErrorEvent, ev.RunCancelledEvent, ev.RunPausedEvent)
+
+
+def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
+    """Run one agent run (or continue a paused one), yielding its events.
 
     Only the events the plan asks for are built: RunContent when streaming, lifecycle events
-    with ``stream_events``, and the terminal error/cancel events whenever streaming.
+    with ``stream_events``, and the terminal error/cancel/pause events whenever streaming.
+    With the agent's ``store_events`` every event but the content deltas is also kept on
+    ``RunOutput.events`` and stored with the run.
     """
+    events = _run(plan)
+    if plan.agent.store_events:
+        return _recorded(plan, events)
+    return events
+
+
+async def _recorded(
+    plan: RunPlan, events: AsyncGenerator[ev.BaseRunEvent, None]
+) -> AsyncGenerator[ev.BaseRunEvent, None]:
+    stream_events = plan.stream and plan.stream_events
+    try:
+        async for event in events:
+            if isinstance(event, ev.RunContentEvent):
+                yield event
+                continue
+            if not isinstance(event, _TERMINAL):
+                _keep(plan.output, event)
+            if stream_events or (plan.stream and isinstance(event, _ALWAYS_STREAMED)):
+                yield event
+    finally:
+        await events.aclose()
+
+
+def _keep(out: RunOutput, event: ev.BaseRunEvent) -> None:
+    if out.events is None:
+        out.events = []
+    out.events.append(event)
+
+
+async def _run(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
     out = plan.output
     ctx = plan.context
     agent = plan.agent
     model = plan.model
-    ids = _event_ids(out) if plan.stream else {}
+    stream = plan.stream
+    store_events = agent.store_events
+    stream_events = stream and plan.stream_events
+    # Lifecycle events are built when the caller streams them or when they are stored.
+    lifecycle = stream_events or store_events
+    ids = _event_ids(out) if stream or store_events else {}
     handle = registry.RunHandle(asyncio.get_running_loop())
     # The task driving this generator: one for a drained run; a sync stream steps it in a new
     # task each time, so streaming refreshes it before every interruptible await.
     task = asyncio.current_task()
     registry.register(out.run_id, handle)
     started = _perf()
-    stream = plan.stream
-    stream_events = stream and plan.stream_events
-    out.status = RunStatus.running
     store = agent.db
+    schema = plan.output_schema
     session_io: SessionIO | None = None
+    resume = plan.resume
+    # The tool calls of a paused run that are being continued.
+    pending: list[ToolExecution] | None = None
+    paused_on: list[ToolExecution] = []
     try:
-        if stream_events:
-            yield ev.RunStartedEvent(**ids, model=model.id, model_provider=model.provider)
-
-        history: list[Message] = []
-        memories = ""
-        if store is not None:
-            session_io = SessionIO(store)
-            handle.waiting_task = task
-            try:
-                ctx.session_state = await session_io.begin(
-                    out, default_state=agent.session_state, run_state=plan.session_state
-                )
-                if plan.add_history_to_context:
-                    history = await session_io.history(
-                        ctx.session_id,
-                        num_runs=agent.num_history_runs,
-                        num_messages=agent.num_history_messages,
+        messages: list[Message]
+        if resume is None:
+            out.status = RunStatus.running
+            if lifecycle:
+                yield ev.RunStartedEvent(**ids, model=model.id, model_provider=model.provider)
+            history: list[Message] = []
+            memories = ""
+            if store is not None:
+                session_io = SessionIO(store)
+                handle.waiting_task = task
+                try:
+                    ctx.session_state = await session_io.begin(
+                        out, default_state=agent.session_state, run_state=plan.session_state
                     )
-                if agent.add_memories_to_context and ctx.user_id is not None:
-                    from pilothouse.memory import format_memories_for_context
+                    if plan.add_history_to_context:
+                        history = await session_io.history(
+                            ctx.session_id,
+                            num_runs=agent.num_history_runs,
+                            num_messages=agent.num_history_messages,
+                        )
+                    if agent.add_memories_to_context and ctx.user_id is not None:
+                        from pilothouse.memory import format_memories_for_context
 
-                    memories = format_memories_for_context(
-                        await store.get_user_memories(ctx.user_id)
-                    )
-            finally:
-                handle.waiting_task = None
-        if plan.dependencies:
-            ctx.dependencies = await resolve_dependencies(plan.dependencies, agent, ctx)
-        messages: list[Message] = []
-        system = build_system_message(
-            agent,
-            ctx,
-            add_dependencies=plan.add_dependencies_to_context,
-            add_session_state=plan.add_session_state_to_context,
-            memories=memories,
-        )
-        if system is not None:
-            messages.append(system)
-        messages.extend(history)
-        messages.extend(build_user_messages(plan.input))
-        if plan.media:
-            attach_media(messages, plan.media)
-        out.messages = messages
+                        memories = format_memories_for_context(
+                            await store.get_user_memories(ctx.user_id)
+                        )
+                finally:
+                    handle.waiting_task = None
+            if plan.dependencies:
+                ctx.dependencies = await resolve_dependencies(plan.dependencies, agent, ctx)
+            messages = []
+            system = build_system_message(
+                agent,
+                ctx,
+                add_dependencies=plan.add_dependencies_to_context,
+                add_session_state=plan.add_session_state_to_context,
+                memories=memories,
+            )
+            if system is not None:
+                messages.append(system)
+            messages.extend(history)
+            messages.extend(build_user_messages(plan.input))
+            if plan.media:
+                attach_media(messages, plan.media)
+            out.messages = messages
+        else:
+            if store is not None:
+                loading = SessionIO(store)
+                handle.waiting_task = task
+                try:
+                    out, state, pending = await _load_paused(plan, resume, loading)
+                except BaseException:
+                    # Nothing is stored for a run that could not be loaded: the paused run
+                    # stays as it was, ready to be continued again.
+                    await loading.release()
+                    raise
+                finally:
+                    handle.waiting_task = None
+                session_io = loading
+            else:
+                assert resume.run_response is not None
+                out = resume.run_response
+                pending = apply_answers(out, resume.answers)
+                state = copy.deepcopy(out.session_state) if out.session_state else {}
+            # The continued run is the paused one: same id, messages, tools and metrics.
+            plan.output = out
+            registry.unregister(ctx.run_id)
+            registry.register(out.run_id, handle)
+            ctx = plan.context = RunContext(
+                out.run_id, out.session_id or "", out.user_id, state, {}, out.metadata
+            )
+            ids = _event_ids(out) if stream or store_events else {}
+            # Time spent before the pause counts towards the run's duration.
+            started -= out.metrics.duration or 0.0
+            out.status = RunStatus.running
+            if plan.dependencies:
+                ctx.dependencies = await resolve_dependencies(plan.dependencies, agent, ctx)
+            messages = out.messages
+            if lifecycle:
+                yield ev.RunContinuedEvent(**ids)
 
         by_name: Mapping[str, Function]
         if agent.tools:
@@ -186,165 +311,246 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 # First use: building schemas imports and inspects code, off the event loop.
                 toolset = await asyncio.to_thread(resolve_toolset, agent.tools)
             by_name = toolset.by_name
-            request = ModelRequest(tools=toolset.definitions, tool_choice=agent.tool_choice)
+            request = ModelRequest(
+                tools=toolset.definitions,
+                tool_choice=agent.tool_choice if resume is None else None,
+                output_schema=schema,
+            )
         else:
             by_name = {}
-            request = ModelRequest()
-        calls_made = 0
+            request = ModelRequest(output_schema=schema)
+        calls_made = len(out.tools)
+        if agent.tool_call_limit is not None and calls_made >= agent.tool_call_limit:
+            request.tool_choice = "none"
+        output_retries_left = agent.output_retries
 
         while True:
             if handle.cancel_requested:
                 raise _CancelledByUser
-            # ---- one model call, retried while nothing has streamed yet ----
-            attempt = 0
-            while True:
-                assembler = ResponseAssembler()
-                sent = _perf()
-                first_token: float | None = None
-                iterator: AsyncIterator[ModelDelta] | None = None
-                try:
-                    iterator = model.stream(messages, request).__aiter__()
-                    if stream:
-                        task = asyncio.current_task()
-                    while True:
+            to_run: list[tuple[ToolCall, ToolExecution]]
+            settled: list[ToolExecution] = []  # answered without running (rejected, external)
+            if pending is not None:
+                # ---- continuing: the paused batch of tool calls, now answered ----
+                batch = _paused_batch(out, messages)
+                to_run = []
+                for execution in pending:
+                    resolution = resolve(execution)
+                    execution.tool_args = resolution.arguments
+                    if resolution.run:
+                        call = ToolCall(
+                            name=execution.tool_name,
+                            arguments=resolution.arguments,
+                            id=execution.tool_call_id or "",
+                        )
+                        to_run.append((call, execution))
+                    else:
+                        execution.result = resolution.result
+                        execution.metrics = Metrics()
+                        settled.append(execution)
+                pending = None
+            else:
+                # ---- one model call, retried while nothing has streamed yet ----
+                attempt = 0
+                while True:
+                    assembler = ResponseAssembler()
+                    sent = _perf()
+                    first_token: float | None = None
+                    iterator: AsyncIterator[ModelDelta] | None = None
+                    try:
+                        iterator = model.stream(messages, request).__aiter__()
+                        if stream:
+                            task = asyncio.current_task()
+                        while True:
+                            handle.waiting_task = task
+                            try:
+                                delta = await iterator.__anext__()
+                            except StopAsyncIteration:
+                                iterator = None  # finished: nothing left to close
+                                break
+                            finally:
+                                handle.waiting_task = None
+                            if handle.cancel_requested:
+                                raise _CancelledByUser
+                            if first_token is None and (
+                                delta.content or delta.tool_calls or delta.reasoning
+                            ):
+                                first_token = _perf()
+                            assembler.add(delta)
+                            if stream and (delta.content or delta.reasoning):
+                                yield ev.RunContentEvent(
+                                    **ids, content=delta.content, reasoning_content=delta.reasoning
+                                )
+                                # A sync stream resumes every step in a new task.
+                                task = asyncio.current_task()
+                        break
+                    except (asyncio.CancelledError, _CancelledByUser, GeneratorExit):
+                        raise
+                    except Exception as exc:
+                        error = _as_provider_error(exc, model)
+                        if (
+                            first_token is not None
+                            or not error.retryable
+                            or attempt >= plan.retries
+                        ):
+                            raise error from exc
+                        delay = _backoff(plan, attempt, error)
+                        logger.warning(
+                            "model call failed (%s); retry %d of %d in %.2fs",
+                            error,
+                            attempt + 1,
+                            plan.retries,
+                            delay,
+                        )
+                        attempt += 1
+                        if stream:
+                            task = asyncio.current_task()
                         handle.waiting_task = task
                         try:
-                            delta = await iterator.__anext__()
-                        except StopAsyncIteration:
-                            iterator = None  # finished: nothing left to close
-                            break
+                            await _sleep(delay)
                         finally:
                             handle.waiting_task = None
-                        if handle.cancel_requested:
-                            raise _CancelledByUser
-                        if first_token is None and (
-                            delta.content or delta.tool_calls or delta.reasoning
-                        ):
-                            first_token = _perf()
-                        assembler.add(delta)
-                        if stream and (delta.content or delta.reasoning):
-                            yield ev.RunContentEvent(
-                                **ids, content=delta.content, reasoning_content=delta.reasoning
-                            )
-                            # A sync stream resumes every step in a new task.
-                            task = asyncio.current_task()
-                    break
-                except (asyncio.CancelledError, _CancelledByUser, GeneratorExit):
-                    raise
-                except Exception as exc:
-                    error = _as_provider_error(exc, model)
-                    if first_token is not None or not error.retryable or attempt >= plan.retries:
-                        raise error from exc
-                    delay = _backoff(plan, attempt, error)
-                    logger.warning(
-                        "model call failed (%s); retry %d of %d in %.2fs",
-                        error,
-                        attempt + 1,
-                        plan.retries,
-                        delay,
-                    )
-                    attempt += 1
-                    if stream:
-                        task = asyncio.current_task()
-                    handle.waiting_task = task
-                    try:
-                        await _sleep(delay)
                     finally:
-                        handle.waiting_task = None
+                        if iterator is not None:
+                            # Stopped early (cancelled, failed, stream closed): let the model
+                            # stop generating now rather than whenever the iterator is collected.
+                            await _close_quietly(iterator)
+
+                response = assembler.response()
+                call_metrics = Metrics.from_usage(
+                    response.usage,
+                    time_to_first_token=None if first_token is None else first_token - sent,
+                    duration=_perf() - sent,
+                    cost=model.price(response.usage) if response.usage else None,
+                )
+                out.metrics.add_call(call_metrics)
+                messages.append(
+                    Message(
+                        role="assistant",
+                        content=response.content or None,
+                        tool_calls=response.tool_calls or None,
+                        reasoning_content=response.reasoning,
+                        metrics=call_metrics,
+                    )
+                )
+
+                if not response.tool_calls:
+                    out.reasoning_content = response.reasoning
+                    if schema is None:
+                        out.content = response.content
+                        break
+                    answer, errors = parse_answer(response.content, schema)
+                    if answer is not None:
+                        out.content = answer
+                        out.content_type = schema.__name__
+                        break
+                    if output_retries_left <= 0:
+                        raise OutputValidationError(
+                            f"the answer does not match {schema.__name__}: {errors} (the raw "
+                            "answer is the last assistant message)"
+                        )
+                    output_retries_left -= 1
+                    logger.info("answer does not fit %s, asking again: %s", schema.__name__, errors)
+                    messages.append(retry_message(schema, errors))
+                    continue
+
+                # ---- tool calls ----
+                if request.tool_choice not in (None, "auto", "none"):
+                    # A forced tool choice applies to the first call only; keeping it would
+                    # make the model call tools forever.
+                    request.tool_choice = "auto"
+                batch = [_new_execution(call, by_name) for call in response.tool_calls]
+                allowed = len(batch)
+                if agent.tool_call_limit is not None:
+                    allowed = max(0, min(allowed, agent.tool_call_limit - calls_made))
+                to_run = []
+                for index, (call, execution) in enumerate(
+                    zip(response.tool_calls, batch, strict=True)
+                ):
+                    if index >= allowed:
+                        execution.result = (
+                            f"Not run: the tool call limit of {agent.tool_call_limit} for this "
+                            "run was reached. Answer with what you have."
+                        )
+                        execution.tool_call_error = True
+                        execution.metrics = Metrics()
+                        continue
+                    mark_for_human(execution, by_name.get(call.name))
+                    if not is_waiting(execution):
+                        to_run.append((call, execution))
+                calls_made += allowed
+                if agent.tool_call_limit is not None and calls_made >= agent.tool_call_limit:
+                    request.tool_choice = "none"
+                out.tools.extend(batch)
+
+            # ---- run the tool calls that are ready ----
+            if to_run:
+                if lifecycle:
+                    for _, execution in to_run:
+                        yield ev.ToolCallStartedEvent(**ids, tool=execution)
+                if stream:
+                    task = asyncio.current_task()
+                handle.waiting_task = task
+                try:
+                    await _execute_all(
+                        [c for c, _ in to_run], [e for _, e in to_run], by_name, plan
+                    )
                 finally:
-                    if iterator is not None:
-                        # Stopped early (cancelled, failed, stream closed): let the model stop
-                        # generating now rather than whenever the iterator is collected.
-                        await _close_quietly(iterator)
-
-            response = assembler.response()
-            call_metrics = Metrics.from_usage(
-                response.usage,
-                time_to_first_token=None if first_token is None else first_token - sent,
-                duration=_perf() - sent,
-                cost=model.price(response.usage) if response.usage else None,
-            )
-            out.metrics.add_call(call_metrics)
-            assistant = Message(
-                role="assistant",
-                content=response.content or None,
-                tool_calls=response.tool_calls or None,
-                reasoning_content=response.reasoning,
-                metrics=call_metrics,
-            )
-            messages.append(assistant)
-
-            if not response.tool_calls:
-                out.content = response.content
-                out.reasoning_content = response.reasoning
+                    handle.waiting_task = None
+                if handle.cancel_requested:
+                    raise _CancelledByUser
+            if lifecycle:
+                for execution in [*(e for _, e in to_run), *settled]:
+                    yield ev.ToolCallCompletedEvent(**ids, tool=execution, content=execution.result)
+            paused_on = waiting(batch)
+            if paused_on:
                 break
-
-            # ---- tool calls ----
-            if request.tool_choice not in (None, "auto", "none"):
-                # A forced tool choice applies to the first call only; keeping it would make
-                # the model call tools forever.
-                request.tool_choice = "auto"
-            executions = [_new_execution(call, by_name) for call in response.tool_calls]
-            allowed = len(executions)
-            if agent.tool_call_limit is not None:
-                allowed = max(0, min(allowed, agent.tool_call_limit - calls_made))
-            if stream_events:
-                for execution in executions[:allowed]:
-                    yield ev.ToolCallStartedEvent(**ids, tool=execution)
-            if stream:
-                task = asyncio.current_task()
-            handle.waiting_task = task
-            try:
-                await _execute_all(
-                    response.tool_calls[:allowed], executions[:allowed], by_name, plan
-                )
-            finally:
-                handle.waiting_task = None
-            if handle.cancel_requested:
-                raise _CancelledByUser
-            for execution in executions[allowed:]:
-                execution.result = (
-                    f"Not run: the tool call limit of {agent.tool_call_limit} for this run "
-                    "was reached. Answer with what you have."
-                )
-                execution.tool_call_error = True
-            calls_made += allowed
-            if agent.tool_call_limit is not None and calls_made >= agent.tool_call_limit:
-                request.tool_choice = "none"
-            out.tools.extend(executions)
-            for call, execution in zip(response.tool_calls, executions, strict=True):
+            for execution in batch:
                 messages.append(
                     Message(
                         role="tool",
                         # Always text: `_execute` stores the tool's formatted result or the error.
                         content=execution.result,
-                        tool_call_id=call.id,
-                        name=call.name,
+                        tool_call_id=execution.tool_call_id,
+                        name=execution.tool_name,
                         tool_call_error=execution.tool_call_error,
                     )
                 )
-            if stream_events:
-                for execution in executions[:allowed]:
-                    yield ev.ToolCallCompletedEvent(**ids, tool=execution, content=execution.result)
-            if any(e.stop_after_tool_call and not e.tool_call_error for e in executions):
-                out.content = "\n".join(str(e.result) for e in executions)
+            if any(
+                e.stop_after_tool_call and not e.tool_call_error and e.confirmed is not False
+                for e in batch
+            ):
+                out.content = "\n".join(str(e.result) for e in batch)
                 break
 
-        if stream_events:
+        out.session_state = ctx.session_state
+        if paused_on:
+            out.status = RunStatus.paused
+            out.content = pause_message(paused_on)
+            out.metrics.duration = _perf() - started
+            paused = (
+                ev.RunPausedEvent(**ids, tools=paused_on, content=out.content)
+                if stream or store_events
+                else None
+            )
+            if store_events and paused is not None:
+                _keep(out, paused)
+            if session_io is not None:
+                await session_io.finish(out)
+            if stream and paused is not None:
+                yield paused
+            return
+        if lifecycle:
             yield ev.RunContentCompletedEvent(**ids)
         if store is not None and agent.enable_user_memories and ctx.user_id is not None:
-            if stream_events:
+            if lifecycle:
                 yield ev.MemoryUpdateStartedEvent(**ids)
             await _update_memories(plan, store, ctx.user_id, messages)
-            if stream_events:
+            if lifecycle:
                 yield ev.MemoryUpdateCompletedEvent(**ids)
         out.status = RunStatus.completed
-        out.session_state = ctx.session_state
         out.metrics.duration = _perf() - started
-        if session_io is not None:
-            await session_io.finish(out)
-        if stream_events:
-            yield ev.RunCompletedEvent(
+        completed = (
+            ev.RunCompletedEvent(
                 **ids,
                 content=out.content,
                 content_type=out.content_type,
@@ -352,27 +558,43 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 metrics=out.metrics,
                 session_state=out.session_state,
             )
+            if lifecycle
+            else None
+        )
+        if store_events and completed is not None:
+            _keep(out, completed)
+        if session_io is not None:
+            await session_io.finish(out)
+        if completed is not None:
+            yield completed
+    except (ContinueRunError, RunNotFoundError):
+        # Continuing was refused before anything changed: the stored run stays as it was.
+        raise
     except _CancelledByUser:
         _finish_cancelled(out, handle.reason, started)
+        cancelled = _terminal_event(out, ids, stream, store_events)
         await _store_quietly(session_io, out)
-        if stream:
-            yield ev.RunCancelledEvent(**ids, reason=out.content)
+        if stream and cancelled is not None:
+            yield cancelled
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if handle.cancel_requested and task is not None and task.uncancel() == 0:
             _finish_cancelled(out, handle.reason, started)
+            cancelled = _terminal_event(out, ids, stream, store_events)
             await _store_quietly(session_io, out)
-            if stream:
-                yield ev.RunCancelledEvent(**ids, reason=out.content)
+            if stream and cancelled is not None:
+                yield cancelled
         else:
             # Cancelled from outside (a timeout, a shutdown): record it, then let it through.
             _finish_cancelled(out, "the task running this run was cancelled", started)
+            _terminal_event(out, ids, False, store_events)
             await _store_quietly(session_io, out)
             raise
     except GeneratorExit:
         # The consumer stopped iterating the stream before the end.
         if out.status is RunStatus.running:
             _finish_cancelled(out, "the stream was closed before the run ended", started)
+            _terminal_event(out, ids, False, store_events)
         await _store_quietly(session_io, out)
         raise
     except Exception as exc:
@@ -380,9 +602,10 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
         out.content = _error_message(exc)
         out.metrics.duration = _perf() - started
         logger.error("run %s failed: %s", out.run_id, out.content, exc_info=not _expected(exc))
+        failed = _terminal_event(out, ids, stream, store_events, error=exc)
         await _store_quietly(session_io, out)
-        if stream:
-            yield ev.RunErrorEvent(**ids, content=out.content, error_type=type(exc).__name__)
+        if stream and failed is not None:
+            yield failed
     finally:
         if session_io is not None:
             await session_io.release()
@@ -390,6 +613,69 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
         recent.remember(out)
         if plan.debug_mode:
             _log_run(out)
+
+
+def _terminal_event(
+    out: RunOutput,
+    ids: dict[str, Any],
+    stream: bool,
+    store_events: bool,
+    *,
+    error: BaseException | None = None,
+) -> ev.BaseRunEvent | None:
+    """The event that ends a failed or cancelled run: built when it is streamed or stored."""
+    if not (stream or store_events):
+        return None
+    event: ev.BaseRunEvent
+    if error is not None:
+        event = ev.RunErrorEvent(**ids, content=out.content, error_type=type(error).__name__)
+    else:
+        event = ev.RunCancelledEvent(**ids, reason=out.content)
+    if store_events:
+        _keep(out, event)
+    return event
+
+
+async def _load_paused(
+    plan: RunPlan, resume: Resume, session_io: SessionIO
+) -> tuple[RunOutput, dict[str, Any], list[ToolExecution]]:
+    """Take the paused run's session lease, read the run as stored and apply the answers.
+
+    The run is read again under the lease, so that two callers continuing the same run
+    cannot both run its tools: the second finds it no longer paused.
+    """
+    store = session_io.store
+    run_id = plan.output.run_id
+    session_id = resume.session_id
+    if resume.run_response is not None:
+        session_id = session_id or resume.run_response.session_id
+    if session_id is None:
+        found = await store.get_run(run_id)
+        if found is None:
+            raise RunNotFoundError(f"no run {run_id!r} in the session store")
+        session_id = found.get("session_id")
+    plan.output.session_id = session_id
+    state = await session_io.begin(
+        plan.output, default_state=plan.agent.session_state, run_state=None, resume=True
+    )
+    data = await store.get_run(run_id)
+    if data is None or data.get("session_id") != session_id:
+        raise RunNotFoundError(f"no run {run_id!r} in session {session_id!r} of the store")
+    out = RunOutput.from_dict(data)
+    answers = resume.answers
+    if answers is None and resume.run_response is not None:
+        answers = resume.run_response.tools
+    pending = apply_answers(out, answers)
+    return out, state, pending
+
+
+def _paused_batch(out: RunOutput, messages: Sequence[Message]) -> list[ToolExecution]:
+    """The executions of the tool calls in the last assistant message, in call order."""
+    for message in reversed(messages):
+        if message.role == "assistant" and message.tool_calls:
+            by_id = {e.tool_call_id: e for e in out.tools}
+            return [by_id[c.id] for c in message.tool_calls if c.id in by_id]
+    return []
 
 
 def _log_run(out: RunOutput) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from pilothouse.models.message import Message
 from pilothouse.run.metrics import Metrics
 
-__all__ = ["RunInput", "RunOutput", "RunStatus", "ToolExecution"]
+__all__ = ["RunInput", "RunOutput", "RunStatus", "ToolExecution", "UserInputField"]
 
 
 class RunStatus(StrEnum):
@@ -45,6 +45,39 @@ def _to_jsonable(value: Any) -> Any:
 
 
 @dataclass(slots=True)
+class UserInputField:
+    """A value a tool marked ``requires_user_input`` asks the user for.
+
+    Set ``value`` before continuing the paused run; the model's own value, if it gave one, is
+    there already.
+    """
+
+    name: str
+    field_type: str = "string"
+    description: str | None = None
+    value: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "name": self.name,
+            "field_type": self.field_type,
+            "description": self.description,
+            "value": _to_jsonable(self.value),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UserInputField:
+        """Rebuild a field from `to_dict` output."""
+        return cls(
+            name=data["name"],
+            field_type=data.get("field_type", "string"),
+            description=data.get("description"),
+            value=data.get("value"),
+        )
+
+
+@dataclass(slots=True)
 class ToolExecution:
     """One tool call of a run: what was asked, what came back, and how it went."""
 
@@ -58,7 +91,7 @@ class ToolExecution:
     confirmed: bool | None = None
     confirmation_note: str | None = None
     requires_user_input: bool = False
-    user_input_schema: list[dict[str, Any]] | None = None
+    user_input_schema: list[UserInputField] | None = None
     answered: bool | None = None
     external_execution_required: bool = False
     stop_after_tool_call: bool = False
@@ -75,6 +108,11 @@ class ToolExecution:
         values = {k: v for k, v in data.items() if k in known}
         if values.get("metrics") is not None:
             values["metrics"] = Metrics.from_dict(values["metrics"])
+        if values.get("user_input_schema") is not None:
+            values["user_input_schema"] = [
+                f if isinstance(f, UserInputField) else UserInputField.from_dict(f)
+                for f in values["user_input_schema"]
+            ]
         return cls(**values)
 
 

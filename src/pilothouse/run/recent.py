@@ -6,7 +6,7 @@ import contextlib
 
 from pilothouse.run.output import RunOutput
 
-__all__ = ["last_run", "remember"]
+__all__ = ["find", "last_run", "remember"]
 
 # Bounded so that a long-lived process serving many sessions does not grow without end.
 _MAX_SESSIONS = 4096
@@ -37,3 +37,14 @@ def last_run(agent_id: str, session_id: str | None) -> RunOutput | None:
     if session_id is None:
         return _by_agent.get(agent_id)
     return _by_session.get((agent_id, session_id))
+
+
+def find(agent_id: str, run_id: str) -> RunOutput | None:
+    """Return the agent's run ``run_id`` if it is the latest of its session (or None)."""
+    last = _by_agent.get(agent_id)
+    if last is not None and last.run_id == run_id:
+        return last
+    for output in list(_by_session.values()):
+        if output.run_id == run_id and output.agent_id == agent_id:
+            return output
+    return None

@@ -9,18 +9,18 @@ writes the state back. Other runs' rows are never rewritten.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pilothouse.db.lease import LeaseRenewal, SessionLease, new_lease_owner, wait_for_lease
 from pilothouse.models.message import Message
 from pilothouse.run.output import RunOutput, RunStatus
 
 if TYPE_CHECKING:
     from pilothouse.db.base import SessionStore
-    from pilothouse.db.lease import SessionLease
+    from pilothouse.db.records import RunStart
 
 __all__ = ["SessionIO", "history_messages"]
 
@@ -31,14 +31,32 @@ LEASE_TTL = 30.0
 
 
 class SessionIO:
-    """The storage side of one run. `begin` before the first model call, `finish` at the end."""
+    """The storage side of one run. `begin` before the first model call, `finish` at the end.
 
-    __slots__ = ("_lease_cm", "_state_at_start", "_version", "finished", "lease", "store")
+    Each is one store call (`SessionStore.start_run`, `SessionStore.finish_run`), which the
+    SQL stores turn into one transaction.
+    """
+
+    __slots__ = (
+        "_held",
+        "_owner",
+        "_renewal",
+        "_session_id",
+        "_state_at_start",
+        "_version",
+        "finished",
+        "lease",
+        "store",
+    )
 
     def __init__(self, store: SessionStore) -> None:
         self.store = store
         self.lease: SessionLease | None = None
-        self._lease_cm: contextlib.AbstractAsyncContextManager[SessionLease] | None = None
+        self._renewal: LeaseRenewal | None = None
+        self._owner: str | None = None
+        self._session_id = ""
+        # Whether this run may hold the lease in the store and so has to give it back.
+        self._held = False
         self._version = 0
         self._state_at_start: dict[str, Any] = {}
         self.finished = False
@@ -49,23 +67,42 @@ class SessionIO:
         *,
         default_state: dict[str, Any] | None,
         run_state: dict[str, Any] | None,
+        resume: bool = False,
     ) -> dict[str, Any]:
         """Take the session's lease, store the run as running, and return the session state
         for this run: the agent's defaults, overlaid by the stored state, overlaid by the
-        run's own ``session_state``."""
-        session_id = out.session_id or ""
-        if self.finished:
+        run's own ``session_state``.
+
+        ``resume=True`` continues a run that is already stored (a paused run, perhaps
+        started by another process): its row is left for `finish` to finalise.
+        """
+        if self.finished or self._owner is not None:
             raise RuntimeError("a SessionIO serves one run")
-        self._lease_cm = self.store.session_lease(session_id, ttl=LEASE_TTL)
-        self.lease = await self._lease_cm.__aenter__()
-        await self.store.upsert_session(session_id, user_id=out.user_id, agent_id=out.agent_id)
-        stored, self._version = await self.store.get_session_state(session_id)
+        session_id = self._session_id = out.session_id or ""
+        owner = self._owner = new_lease_owner()
+        run = out.to_dict()
+        store = self.store
+
+        async def take() -> RunStart | None:
+            return await store.start_run(run, lease_owner=owner, lease_ttl=LEASE_TTL, resume=resume)
+
+        try:
+            started = await wait_for_lease(take, session_id, ttl=LEASE_TTL, wait=None)
+        except BaseException as exc:
+            # A failed start leaves the lease free; a cancelled one may have committed
+            # just before the cancellation arrived, so `release` gives it back then.
+            self._held = not isinstance(exc, Exception)
+            raise
+        self._held = True
+        self.lease = SessionLease(session_id, owner, LEASE_TTL)
+        self._renewal = LeaseRenewal(store, self.lease)
+        stored = started.session_state
+        self._version = started.state_version
         self._state_at_start = copy.deepcopy(stored)
         state = copy.deepcopy(default_state) if default_state else {}
         state.update(stored)
         if run_state:
             state.update(run_state)
-        await self.store.insert_run(out.to_dict())
         return state
 
     async def history(
@@ -80,23 +117,33 @@ class SessionIO:
     async def finish(self, out: RunOutput) -> None:
         """Finalise the run's row and write the session state back; release the lease."""
         self.finished = True
+        if self.lease is None:
+            # begin did not complete: there is no row of this run to finalise.
+            await self.release()
+            return
         try:
-            await self.store.update_run(out.to_dict())
+            await self._stop_renewal()
             state = out.session_state
-            if state is not None and state != self._state_at_start:
-                await self._write_state(out.session_id or "", state)
+            changed = state is not None and state != self._state_at_start
+            lease_kept = not self.lease.lost
+            written = await self.store.finish_run(
+                out.to_dict(),
+                lease_owner=self.lease.owner,
+                state=state if changed and lease_kept else None,
+                expected_version=self._version,
+            )
+            if written:
+                self._held = False  # released in the same step
+            if changed and not (written and lease_kept):
+                assert state is not None
+                await self._merge_state(state)
         finally:
             await self.release()
 
-    async def _write_state(self, session_id: str, state: dict[str, Any]) -> None:
-        if self.lease is not None and not self.lease.lost:
-            version = await self.store.set_session_state(
-                session_id, state, expected_version=self._version
-            )
-            if version is not None:
-                return
-        # The lease lapsed and another run wrote in between: apply this run's changes on top
-        # of the newer state rather than overwrite it.
+    async def _merge_state(self, state: dict[str, Any]) -> None:
+        # The lease lapsed, or another writer changed the state in between: apply this
+        # run's changes on top of the newer state rather than overwrite it.
+        session_id = self._session_id
         start = self._state_at_start
         changed = {k: v for k, v in state.items() if start.get(k, _MISSING) != v}
         removed = [k for k in start if k not in state]
@@ -109,11 +156,20 @@ class SessionIO:
 
         await self.store.update_session_state(session_id, merge)
 
+    async def _stop_renewal(self) -> None:
+        renewal, self._renewal = self._renewal, None
+        if renewal is not None:
+            await renewal.stop()
+
     async def release(self) -> None:
         """Give the lease back (idempotent)."""
-        cm, self._lease_cm = self._lease_cm, None
-        if cm is not None:
-            await cm.__aexit__(None, None, None)
+        await self._stop_renewal()
+        if self._held and self._owner is not None:
+            self._held = False
+            try:
+                await self.store.release_session_lease(self._session_id, self._owner)
+            except Exception:  # the lease expires by itself; the run's own outcome matters more
+                logger.warning("session %s: lease release failed", self._session_id, exc_info=True)
 
 
 _MISSING = object()
