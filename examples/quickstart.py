@@ -7,7 +7,7 @@ to the terminal, with the tool call shown as it happens, then the run's metrics.
 Swap the model for a hosted one when you have a key, e.g. ``Agent(model="openai:gpt-5-mini")``.
 """
 
-from pilothouse import Agent
+from pilothouse import Agent, RunStatus
 from pilothouse.models.llama_cpp import LlamaCpp
 
 
@@ -33,7 +33,7 @@ agent = Agent(
 agent.print_response("What is the weather in Paris?", stream=True)
 
 run = agent.get_last_run_output()
-assert run is not None
+assert run is not None and run.status == RunStatus.completed, run and run.content
 metrics = run.metrics
 for execution in run.tools:
     print(f"tool call: {execution.tool_name}({execution.tool_args}) -> {execution.result}")
