@@ -214,10 +214,11 @@ class Agent:
             raise ValueError(
                 f"Agent(): output_retries must be a whole number >= 0, not {output_retries!r}."
             )
-        if output_schema is not None:
+        if output_schema is not None or input_schema is not None:
             from pilothouse.run.structured import check_output_schema
 
             check_output_schema(output_schema, "Agent()")
+            check_output_schema(input_schema, "Agent()", name="input_schema")
         if tool_call_limit is not None and (
             type(tool_call_limit) is not int or tool_call_limit < 0
         ):

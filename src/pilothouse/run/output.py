@@ -11,7 +11,16 @@ from typing import Any
 from pilothouse.models.message import Message
 from pilothouse.run.metrics import Metrics
 
-__all__ = ["RunInput", "RunOutput", "RunStatus", "ToolExecution", "UserInputField"]
+__all__ = [
+    "RunInput",
+    "RunOutput",
+    "RunStatus",
+    "ToolExecution",
+    "UserInputField",
+    "restore_input_media",
+]
+
+_MEDIA_KINDS = ("images", "audio", "videos", "files")
 
 
 class RunStatus(StrEnum):
@@ -139,9 +148,21 @@ class RunInput:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInput:
-        """Rebuild a RunInput from `to_dict` output (media stay as dicts)."""
+        """Rebuild a RunInput from `to_dict` output, media as `pilothouse.media` objects."""
+        from pilothouse.media import Media
+
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        for kind in _MEDIA_KINDS:
+            items = values.get(kind)
+            if items:
+                values[kind] = [Media.from_dict(m) if isinstance(m, dict) else m for m in items]
+        return cls(**values)
+
+    def media(self) -> dict[str, list[Any]]:
+        """The media given with the input, by kind (only the kinds present)."""
+        found = {kind: getattr(self, kind) for kind in _MEDIA_KINDS}
+        return {kind: items for kind, items in found.items() if items}
 
 
 @dataclass(slots=True, eq=False)
@@ -205,10 +226,19 @@ class RunOutput:
             return ""
         return json.dumps(_to_jsonable(self.content), ensure_ascii=False, **json_kwargs)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict of every field."""
+    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
+        """Return a JSON-ready dict of every field.
+
+        With ``compact`` (the form session stores keep) the messages leave their media out:
+        the run's own media are in ``input`` already, and history messages are other runs'
+        messages, whose media those runs store. `from_dict` puts the input media back.
+        """
         data = {f.name: _to_jsonable(getattr(self, f.name)) for f in fields(self)}
         data["status"] = self.status.value
+        if compact:
+            for message in data["messages"]:
+                for kind in _MEDIA_KINDS:
+                    message.pop(kind, None)
         return data
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -225,6 +255,8 @@ class RunOutput:
         if values.get("input") is not None:
             values["input"] = RunInput.from_dict(values["input"])
         values["messages"] = [Message.from_dict(m) for m in values.get("messages") or []]
+        if values.get("input") is not None:
+            restore_input_media(values["messages"], values["input"])
         values["metrics"] = Metrics.from_dict(values.get("metrics") or {})
         values["tools"] = [ToolExecution.from_dict(t) for t in values.get("tools") or []]
         if values.get("events") is not None:
@@ -232,3 +264,26 @@ class RunOutput:
         if "status" in values:
             values["status"] = RunStatus(values["status"])
         return cls(**values)
+
+
+def restore_input_media(messages: list[Message], run_input: RunInput) -> None:
+    """Give a run's input message back the input's media, where a compact dict left them out.
+
+    The input message is the last user message of the run's own messages before its first
+    answer (history messages come before it and are skipped).
+    """
+    media = run_input.media()
+    if not media:
+        return
+    target: Message | None = None
+    for message in messages:
+        if message.from_history or message.role == "system":
+            continue
+        if message.role == "assistant":
+            break
+        if message.role == "user":
+            target = message
+    if target is None or any(getattr(target, kind) for kind in _MEDIA_KINDS):
+        return
+    for kind, items in media.items():
+        setattr(target, kind, list(items))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pilothouse.db.lease import LeaseRenewal, SessionLease, new_lease_owner, wait_for_lease
 from pilothouse.models.message import Message
-from pilothouse.run.output import RunOutput, RunStatus
+from pilothouse.run.output import RunInput, RunOutput, RunStatus, restore_input_media
 
 if TYPE_CHECKING:
     from pilothouse.db.base import SessionStore
@@ -80,7 +80,7 @@ class SessionIO:
             raise RuntimeError("a SessionIO serves one run")
         session_id = self._session_id = out.session_id or ""
         owner = self._owner = new_lease_owner()
-        run = out.to_dict()
+        run = out.to_dict(compact=True)
         store = self.store
 
         async def take() -> RunStart | None:
@@ -127,7 +127,7 @@ class SessionIO:
             changed = state is not None and state != self._state_at_start
             lease_kept = not self.lease.lost
             written = await self.store.finish_run(
-                out.to_dict(),
+                out.to_dict(compact=True),
                 lease_owner=self.lease.owner,
                 state=state if changed and lease_kept else None,
                 expected_version=self._version,
@@ -184,13 +184,18 @@ def history_messages(runs: Sequence[dict[str, Any]], num_messages: int | None) -
     """
     messages: list[Message] = []
     for run in runs:
-        for data in run.get("messages") or ():
-            if data.get("role") == "system" or data.get("from_history"):
-                continue
-            message = Message.from_dict(data)
+        own = [
+            Message.from_dict(data)
+            for data in run.get("messages") or ()
+            if data.get("role") != "system" and not data.get("from_history")
+        ]
+        if run.get("input"):
+            # Stored runs keep their media once, in their input.
+            restore_input_media(own, RunInput.from_dict(run["input"]))
+        for message in own:
             message.from_history = True
             message.metrics = None
-            messages.append(message)
+        messages.extend(own)
     if num_messages is not None and len(messages) > num_messages:
         messages = messages[len(messages) - num_messages :]
         while messages and messages[0].role != "user":

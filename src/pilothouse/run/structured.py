@@ -22,12 +22,14 @@ class OutputValidationError(Exception):
     """The model's answer did not match the output schema, after every retry."""
 
 
-def check_output_schema(schema: Any, where: str) -> type[BaseModel] | None:
+def check_output_schema(
+    schema: Any, where: str, *, name: str = "output_schema"
+) -> type[BaseModel] | None:
     """Return ``schema`` if it is a pydantic model class (or None); raise a clear TypeError."""
     if schema is None or (isinstance(schema, type) and issubclass(schema, BaseModel)):
         return schema
     raise TypeError(
-        f"{where}: output_schema must be a pydantic model class (class Answer(BaseModel): ...), "
+        f"{where}: {name} must be a pydantic model class (class Answer(BaseModel): ...), "
         f"not {schema!r}."
     )
 

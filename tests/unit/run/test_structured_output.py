@@ -176,3 +176,16 @@ def test_bad_output_schema_is_rejected_at_once() -> None:
         Agent(model=TestModel()).run("x", output_schema=Movie(title="a", year=1))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="output_retries must be a whole number"):
         Agent(output_retries=-1)
+
+
+def test_input_schema_must_be_a_pydantic_model_class() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class NotAModel:
+        x: int
+
+    with pytest.raises(TypeError, match="input_schema must be a pydantic model class"):
+        Agent(input_schema=123)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="input_schema must be a pydantic model class"):
+        Agent(input_schema=NotAModel)
