@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from pydantic import BaseModel
 
+from pilothouse import RunContext, tool
 from pilothouse.agent import (
     Agent,
     RunContentEvent,
@@ -391,3 +392,75 @@ def test_media_the_embedded_model_cannot_take_end_the_run_with_a_clear_error(
     assert response.status == RunStatus.error
     assert "takes text only" in str(response.content) and "1 image" in str(response.content)
     assert response.input is not None and response.input.images == [image]
+
+
+class MyModel(BaseModel):
+    """The guide's output schema placeholder."""
+
+    answer: str
+
+
+def test_advanced_parameters() -> None:
+    """The Advanced Parameters example: every option at once."""
+    seen: dict[str, object] = {}
+
+    def lookup(topic: str, run_context: RunContext) -> str:
+        """Look a topic up in the documentation.
+
+        Args:
+            topic: What to look up.
+        """
+        seen["filters"] = run_context.knowledge_filters
+        seen["var"] = run_context.dependencies["var"]
+        return f"notes on {topic}"
+
+    value = "resolved value"
+    agent = Agent(model=TestModel(), tools=[lookup])
+    stream = agent.run(
+        "Input",
+        stream=True,
+        stream_events=True,
+        retries=3,
+        knowledge_filters={"tag": "docs"},
+        dependencies={"var": value},
+        metadata={"source": "api"},
+        output_schema=MyModel,
+        debug_mode=True,
+    )
+    events = list(stream)
+    assert events[0].event == RunEvent.run_started.value
+    completed = events[-1]
+    assert completed.event == RunEvent.run_completed.value
+    assert isinstance(completed.content, MyModel)
+    assert seen == {"filters": {"tag": "docs"}, "var": "resolved value"}
+    out = agent.get_last_run_output()
+    assert out is not None and out.metadata == {"source": "api"}
+    assert out.content_type == "MyModel"
+
+
+def test_continue_run() -> None:
+    """The continue_run() example: a run that pauses, then is continued."""
+
+    @tool(requires_confirmation=True)
+    def deploy(service: str) -> str:
+        """Deploy a service.
+
+        Args:
+            service: The service to deploy.
+        """
+        return f"{service} deployed"
+
+    agent = Agent(model=TestModel(text="Deployed."), tools=[deploy])
+
+    response = agent.run("Complex task")
+    assert response.status == RunStatus.paused
+    for execution in response.tools_requiring_confirmation:
+        execution.confirmed = True
+
+    if response.status == RunStatus.paused:
+        continued = agent.continue_run(run_response=response)
+
+    assert continued.status == RunStatus.completed
+    assert continued.run_id == response.run_id
+    assert continued.tools[0].result == "a deployed"
+    assert continued.content == "Deployed."

@@ -43,6 +43,7 @@ _RUN_OPTIONS = (
     "add_history_to_context",
     "debug_mode",
     "output_schema",
+    "knowledge_filters",
 )
 # What a continued run may set anew; the rest belongs to the paused run.
 _CONTINUE_OPTIONS = ("stream_events", "dependencies", "retries", "debug_mode")
@@ -104,6 +105,8 @@ class Agent:
             (``dependencies`` / ``run_context`` parameters) and instructions.
         add_dependencies_to_context: Show the resolved dependencies to the model.
         metadata: Recorded on every run's output.
+        knowledge_filters: Filters for tools that search a knowledge base, read from
+            ``run_context.knowledge_filters`` (Pilothouse has no knowledge base of its own).
         input_schema: A pydantic model that dict or model input must validate against.
         output_schema: A pydantic model class: the answer is asked for as JSON in this shape
             (with the provider's structured output where it has one), validated, and given as
@@ -136,6 +139,7 @@ class Agent:
         "exponential_backoff",
         "input_schema",
         "instructions",
+        "knowledge_filters",
         "markdown",
         "memory_manager",
         "metadata",
@@ -185,6 +189,7 @@ class Agent:
         dependencies: dict[str, Any] | None = None,
         add_dependencies_to_context: bool = False,
         metadata: dict[str, Any] | None = None,
+        knowledge_filters: dict[str, Any] | None = None,
         input_schema: type[Any] | None = None,
         output_schema: type[Any] | None = None,
         output_retries: int = 2,
@@ -229,6 +234,7 @@ class Agent:
             check_type("Agent()", "session_state", session_state, dict, "a dict")
             check_type("Agent()", "dependencies", dependencies, dict, "a dict")
             check_type("Agent()", "metadata", metadata, dict, "a dict")
+        check_type("Agent()", "knowledge_filters", knowledge_filters, dict, "a dict")
         if db is not None:
             from pilothouse.db.base import SessionStore
 
@@ -288,6 +294,7 @@ class Agent:
         self.dependencies = dependencies
         self.add_dependencies_to_context = add_dependencies_to_context
         self.metadata = metadata
+        self.knowledge_filters = knowledge_filters
         self.input_schema = input_schema
         self.output_schema = output_schema
         self.output_retries = output_retries
@@ -343,8 +350,8 @@ class Agent:
 
         Keyword options: stream_events, user_id, session_id, session_state, images, audio,
         videos, files (lists of `pilothouse.media` objects, sent with the input), dependencies,
-        metadata, retries, output_schema, add_history_to_context, add_dependencies_to_context,
-        add_session_state_to_context, debug_mode.
+        metadata, retries, knowledge_filters, output_schema, add_history_to_context,
+        add_dependencies_to_context, add_session_state_to_context, debug_mode.
         """
         bridge, loop, _, _ = _rt()
         plan = self._plan(input, stream, options, inline_sync=bridge.owns_loop())
@@ -703,7 +710,12 @@ class Agent:
             from pilothouse.utils.log import enable_debug_logging
 
             enable_debug_logging()
-        plan.context = RunContext(run_id, session_id, user_id, session_state, {}, metadata)
+        filters = plan.knowledge_filters
+        if self.knowledge_filters:
+            filters = {**self.knowledge_filters, **(filters or {})}
+        plan.context = RunContext(
+            run_id, session_id, user_id, session_state, {}, metadata, filters or None
+        )
         plan.output = RunOutput(
             run_id=run_id,
             agent_id=self.id,
@@ -767,6 +779,9 @@ def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:
         agent.add_history_to_context if add_history is None else bool(add_history)
     )
     plan.debug_mode = bool(get("debug_mode"))
+    filters = get("knowledge_filters")
+    check_type("run()", "knowledge_filters", filters, dict, "a dict")
+    plan.knowledge_filters = filters
     schema = get("output_schema")
     if schema is not None:
         from pilothouse.run.structured import check_output_schema

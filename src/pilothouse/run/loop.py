@@ -79,6 +79,7 @@ class RunPlan:
         "dependencies",
         "inline_sync_tools",
         "input",
+        "knowledge_filters",
         "media",
         "metadata",
         "model",
@@ -116,6 +117,7 @@ class RunPlan:
         self.session_id: str | None = None
         self.session_state: dict[str, Any] | None = None
         self.metadata: dict[str, Any] | None = None
+        self.knowledge_filters: dict[str, Any] | None = None
         self.media: dict[str, list[Any]] = {}
         self.output_schema: type[BaseModel] | None = None
         self.resume: Resume | None = None
@@ -292,7 +294,13 @@ async def _run(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
             registry.unregister(ctx.run_id)
             registry.register(out.run_id, handle)
             ctx = plan.context = RunContext(
-                out.run_id, out.session_id or "", out.user_id, state, {}, out.metadata
+                out.run_id,
+                out.session_id or "",
+                out.user_id,
+                state,
+                {},
+                out.metadata,
+                agent.knowledge_filters,
             )
             ids = _event_ids(out) if stream or store_events else {}
             # Time spent before the pause counts towards the run's duration.

@@ -14,7 +14,8 @@ class RunContext:
 
     ``session_state`` is the run's own copy of the session state: tools may change it and the
     changes end up on the `RunOutput`. ``dependencies`` are resolved for this run (callables
-    already called).
+    already called). ``knowledge_filters`` are the run's filters (the agent's, overlaid by the
+    run's), for tools that search a knowledge base of their own.
     """
 
     run_id: str
@@ -23,3 +24,4 @@ class RunContext:
     session_state: dict[str, Any] = field(default_factory=dict)
     dependencies: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] | None = None
+    knowledge_filters: dict[str, Any] | None = None

@@ -192,3 +192,28 @@ def test_input_schema_refuses_other_kinds_of_input(model: Recorder, value: Any) 
     with pytest.raises(TypeError, match=r"takes Query input \(an instance or a dict\)"):
         agent.run(value)
     assert model.calls == []
+
+
+def test_knowledge_filters_reach_tools_merged_and_bad_ones_are_refused() -> None:
+    from pilothouse import RunContext
+    from pilothouse.models.test import TestModel
+
+    seen: list[object] = []
+
+    def search_docs(query: str, run_context: RunContext) -> str:
+        """Search the documentation.
+
+        Args:
+            query: What to look for.
+        """
+        seen.append(run_context.knowledge_filters)
+        return "found"
+
+    agent = Agent(model=TestModel(text="ok"), tools=[search_docs], knowledge_filters={"lang": "en"})
+    agent.run("Find it", knowledge_filters={"tag": "docs"})
+    agent.run("Find it")
+    assert seen == [{"lang": "en", "tag": "docs"}, {"lang": "en"}]
+    with pytest.raises(TypeError, match="knowledge_filters must be a dict"):
+        agent.run("x", knowledge_filters=["docs"])
+    with pytest.raises(TypeError, match="knowledge_filters must be a dict"):
+        Agent(knowledge_filters="docs")  # type: ignore[arg-type]
