@@ -143,6 +143,10 @@ class Resume:
         self.session_id = session_id
 
 
+class ToolCallLimitError(Exception):
+    """The model went on calling tools after the run's tool call limit was reached."""
+
+
 class _CancelledByUser(Exception):
     """Raised inside the loop when `cancel_run` was asked for between two awaits."""
 
@@ -331,6 +335,7 @@ async def _run(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
         if agent.tool_call_limit is not None and calls_made >= agent.tool_call_limit:
             request.tool_choice = "none"
         output_retries_left = agent.output_retries
+        over_limit = False
 
         while True:
             if handle.cancel_requested:
@@ -470,6 +475,15 @@ async def _run(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 allowed = len(batch)
                 if agent.tool_call_limit is not None:
                     allowed = max(0, min(allowed, agent.tool_call_limit - calls_made))
+                    if allowed == 0:
+                        if over_limit:
+                            # Told once that the limit was reached, it asks again: a model
+                            # that ignores tool_choice="none" would otherwise loop forever.
+                            raise ToolCallLimitError(
+                                f"the model kept calling tools after the tool call limit of "
+                                f"{agent.tool_call_limit} was reached"
+                            )
+                        over_limit = True
                 to_run = []
                 for index, (call, execution) in enumerate(
                     zip(response.tool_calls, batch, strict=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -323,3 +324,109 @@ def test_store_events_keeps_pause_and_continue_events() -> None:
     assert "RunPaused" in names and "RunContinued" in names
     assert names[-1] == "RunCompleted"
     assert RunOutput.from_dict(json.loads(done.to_json())).events is not None
+
+
+async def test_two_callers_continuing_one_stored_run_run_its_tool_once(tmp_path: Any) -> None:
+    from pilothouse.db import SqliteDb
+
+    db = SqliteDb(tmp_path / "runs.db")
+    agent = _agent(delete_file, plan=[ToolCall(name="delete_file", arguments={"path": "x"})], db=db)
+    paused = await agent.arun("Delete x", session_id="race")
+    paused.tools[0].confirmed = True
+
+    results = await asyncio.gather(
+        agent.acontinue_run(paused), agent.acontinue_run(paused), return_exceptions=True
+    )
+
+    completed = [r for r in results if isinstance(r, RunOutput)]
+    refused = [r for r in results if isinstance(r, ContinueRunError)]
+    assert len(completed) == 1 and len(refused) == 1, results
+    assert completed[0].status is RunStatus.completed
+    assert deleted == ["x"]
+    stored = await db.get_run(paused.run_id)
+    assert stored is not None and stored["status"] == RunStatus.completed.value
+    await db.close()
+
+
+def test_sync_stream_continue_of_a_finished_stored_run_raises_on_first_step() -> None:
+    db = InMemoryDb()
+    agent = _agent(search, plan=[ToolCall(name="search", arguments={"query": "q"})], db=db)
+    done = agent.run("Search q", session_id="st")
+    answer = ToolExecution(tool_name="search", tool_call_id=done.tools[0].tool_call_id)
+    stream = agent.continue_run(
+        run_id=done.run_id, updated_tools=[answer], session_id="st", stream=True
+    )
+    with pytest.raises(ContinueRunError, match="not paused"):
+        next(iter(stream))
+    assert agent.get_run_output(done.run_id).status is RunStatus.completed  # type: ignore[union-attr]
+
+
+def test_tool_call_limit_counts_paused_calls_and_holds_after_continue() -> None:
+    calls: list[int] = []
+
+    def decide(messages: list[Message], tools: Any) -> Any:
+        calls.append(len(tools))
+        if messages[-1].role == "tool":
+            if "tool call limit" in messages[-1].text():
+                return "Stopped at the limit."
+            # Asks for more: over the limit, this call is not run.
+            return ToolCall(name="search", arguments={"query": "more"})
+        return [
+            ToolCall(name="delete_file", arguments={"path": "y"}),
+            ToolCall(name="search", arguments={"query": "q"}),
+        ]
+
+    agent = Agent(model=FunctionModel(decide), tools=[delete_file, search], tool_call_limit=2)
+    paused = agent.run("Go")
+    assert paused.is_paused and searched == ["q"]
+    paused.tools[0].confirmed = True
+
+    done = agent.continue_run(paused)
+
+    assert deleted == ["y"]
+    assert searched == ["q"]  # the third call was over the limit
+    assert done.status is RunStatus.completed
+    assert len(done.tools) == 3
+    assert done.tools[2].tool_call_error and "tool call limit" in str(done.tools[2].result)
+    assert done.content == "Stopped at the limit."
+
+
+def test_a_model_that_ignores_the_tool_call_limit_ends_the_run_with_an_error() -> None:
+    def decide(messages: list[Message], tools: Any) -> Any:
+        return ToolCall(name="search", arguments={"query": "again"})
+
+    out = Agent(model=FunctionModel(decide), tools=[search], tool_call_limit=1).run("Go")
+
+    assert out.status is RunStatus.error
+    assert "kept calling tools after the tool call limit of 1" in out.content
+    assert searched == ["again"]
+
+
+async def test_a_continued_run_can_be_cancelled_and_is_stored_cancelled() -> None:
+    started = asyncio.Event()
+
+    @tool(requires_confirmation=True)
+    async def slow_job(name: str) -> str:
+        """A long job.
+
+        Args:
+            name: The job.
+        """
+        started.set()
+        await asyncio.sleep(30)
+        return "finished"
+
+    db = InMemoryDb()
+    PLAN[:] = [ToolCall(name="slow_job", arguments={"name": "j"})]
+    agent = Agent(model=FunctionModel(_answer_with_last_tool_results), tools=[slow_job], db=db)
+    paused = await agent.arun("Run j", session_id="c")
+    paused.tools[0].confirmed = True
+
+    task = asyncio.create_task(agent.acontinue_run(paused))
+    await started.wait()
+    assert agent.cancel_run(paused.run_id, "user stopped it")
+    out = await task
+
+    assert out.status is RunStatus.cancelled
+    stored = await db.get_run(paused.run_id)
+    assert stored is not None and stored["status"] == RunStatus.cancelled.value
