@@ -1,21 +1,31 @@
-"""Per-run storage cost against session length: run 10,000 of a session must cost what run 1 costs.
+"""Per-run cost against session length: run 10,000 of a session must cost what run 1 costs.
 
 Usage::
 
     .venv/bin/python benchmarks/session_length.py                # SQLite (FULL, NORMAL) + PostgreSQL
     .venv/bin/python benchmarks/session_length.py --samples 20   # quicker
     .venv/bin/python benchmarks/session_length.py --stores sqlite --json
+    .venv/bin/python benchmarks/session_length.py --no-agno      # without the agno comparison
 
 For each store, one fresh database holds four sessions that already have 1, 100, 1,000 and
-10,000 runs (bulk-inserted, so preparing takes seconds). Then the storage work of one run is
-timed, as the run loop does it:
+10,000 runs (bulk-inserted, so preparing takes seconds). Then, taking turns between the four
+sessions (so that drift on a busy machine hits all lengths alike), ``--samples`` times each
+after a warm-up, each timed run appending to its session:
 
-    upsert_session + get_last_runs(limit=3) + insert_run + update_run + state compare-and-set
+- **storage**: the storage work of one run, exactly as the run loop does it, through
+  ``SessionIO``: ``begin`` (lease, session, state, run row: ``start_run``), ``history`` (the
+  last 3 completed runs), ``finish`` (run row finalised, state compare-and-set, lease
+  released: ``finish_run``). The run dict is a realistic RunOutput of about 3 KB.
+- **agent**: a whole ``await agent.arun(..., session_id=...)`` of
+  ``Agent(model=TestModel(...), db=store, add_history_to_context=True, num_history_runs=3)``
+  (the instant fake model), next to the same agent without a store; the difference is what
+  the store adds to a run.
 
-taking turns between the four sessions (so that drift on a busy machine hits all lengths
-alike), ``--samples`` times each after a warm-up; each timed run appends to its session. The
-table shows the median µs per run at each length and the ratio run 10,000 / run 1 (target
-<= 1.2). The run dict is a realistic RunOutput of about 3 KB (messages, a tool call, metrics).
+The tables show the median µs per run at each length and the ratio run 10,000 / run 1
+(target <= 1.2). Unless ``--no-agno``, the same agent run is then measured for agno (SqliteDb,
+PostgresDb, its own fake model, history of 3 runs) by
+``benchmarks/frameworks/agno_session_bench.py`` under ``benchmarks/.venv-others`` (made by
+``benchmarks/setup_others.sh``).
 
 PostgreSQL is reached at ``--pg-url`` (default postgresql://postgres@127.0.0.1:5432/test), in a
 schema made for the run and dropped after it; when it is unreachable its rows are skipped.
@@ -28,6 +38,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,10 +53,13 @@ sys.path.insert(0, str(ROOT / "src"))
 from sqlalchemy import update  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncConnection  # noqa: E402
 
+from pilothouse import Agent  # noqa: E402
 from pilothouse.db import InMemoryDb, PostgresDb, SessionStore, SqliteDb  # noqa: E402
 from pilothouse.models.message import Message, ToolCall  # noqa: E402
+from pilothouse.models.test import TestModel  # noqa: E402
 from pilothouse.run.metrics import Metrics  # noqa: E402
 from pilothouse.run.output import RunInput, RunOutput, RunStatus, ToolExecution  # noqa: E402
+from pilothouse.run.session import SessionIO  # noqa: E402
 
 LENGTHS = (1, 100, 1_000, 10_000)
 WARMUP = 5
@@ -130,39 +144,90 @@ async def prefill(store: SessionStore, session_id: str, runs: int) -> None:
     await store._write(bulk)
 
 
-def increment(state: dict[str, Any]) -> dict[str, Any]:
+def increment(state: dict[str, Any]) -> None:
     """The state change of a run: a counter and the last topic."""
-    return {**state, "turns": state.get("turns", 0) + 1, "last_topic": "weather"}
+    state["turns"] = state.get("turns", 0) + 1
+    state["last_topic"] = "weather"
 
 
 async def one_run(store: SessionStore, session_id: str, run: dict[str, Any]) -> float:
     """The storage work of one run, as the run loop does it; returns seconds."""
+    out = RunOutput.from_dict(run)
     started = time.perf_counter()
-    await store.upsert_session(session_id, user_id="user-bench", agent_id="agent-bench")
-    history = await store.get_last_runs(session_id, limit=3, statuses=[RunStatus.completed])
-    await store.insert_run(run)
-    await store.update_run({**run, "status": RunStatus.completed.value})
-    await store.update_session_state(session_id, increment)
+    io = SessionIO(store)
+    state = await io.begin(out, default_state=None, run_state=None)
+    history = await io.history(session_id, num_runs=3, num_messages=None)
+    increment(state)
+    out.session_state = state
+    out.status = RunStatus.completed
+    await io.finish(out)
+    await io.release()
     elapsed = time.perf_counter() - started
-    assert len(history) == 3 or session_id.endswith("-1"), "history read came back short"
+    assert history, "history read came back empty"
     return elapsed
 
 
-async def measure(store: SessionStore, samples: int) -> dict[int, float]:
-    """Median µs per run at each session length."""
-    sessions = {length: f"bench-{uuid.uuid4().hex[:8]}-{length}" for length in LENGTHS}
-    for length, session_id in sessions.items():
-        await prefill(store, session_id, length)
-    timings: dict[int, list[float]] = {length: [] for length in LENGTHS}
+def make_agent(store: SessionStore | None) -> Agent:
+    """The agent of the whole-run measurement: instant fake model, history of 3 runs."""
+    answer = "It is 18 °C and cloudy in Paris; take an umbrella."
+    if store is None:
+        return Agent(model=TestModel(text=answer), id="agent-bench")
+    return Agent(
+        model=TestModel(text=answer),
+        db=store,
+        add_history_to_context=True,
+        num_history_runs=3,
+        id="agent-bench",
+    )
+
+
+async def agent_run(agent: Agent, session_id: str, i: int) -> float:
+    """One whole agent run; returns seconds."""
+    started = time.perf_counter()
+    out = await agent.arun(
+        f"Question {i}: what is the weather in Paris?", session_id=session_id, user_id="u"
+    )
+    elapsed = time.perf_counter() - started
+    assert out.status is RunStatus.completed, out.content
+    return elapsed
+
+
+async def measure(store: SessionStore, samples: int) -> dict[str, dict[int, float]]:
+    """Median µs per run at each session length: storage work, whole agent run, and the
+    same agent without a store (one figure, length does not apply)."""
+    kinds = ("storage", "agent")
+    sessions = {
+        kind: {length: f"bench-{kind}-{uuid.uuid4().hex[:8]}-{length}" for length in LENGTHS}
+        for kind in kinds
+    }
+    for by_length in sessions.values():
+        for length, session_id in by_length.items():
+            await prefill(store, session_id, length)
+    with_store, without_store = make_agent(store), make_agent(None)
+    timings: dict[str, dict[int, list[float]]] = {
+        kind: {length: [] for length in LENGTHS} for kind in kinds
+    }
+    bare: list[float] = []
     for i in range(WARMUP + samples):
-        for length, session_id in sessions.items():
-            seconds = await one_run(store, session_id, make_run(session_id, i))
+        for length in LENGTHS:
+            sid = sessions["storage"][length]
+            storage = await one_run(store, sid, make_run(sid, i))
+            agent = await agent_run(with_store, sessions["agent"][length], i)
+            nothing = await agent_run(without_store, "no-store", i)
             if i >= WARMUP:
-                timings[length].append(seconds)
-    for length, session_id in sessions.items():
-        session = await store.get_session(session_id)
-        assert session is not None and session.run_count == length + WARMUP + samples
-    return {length: statistics.median(t) * 1e6 for length, t in timings.items()}
+                timings["storage"][length].append(storage)
+                timings["agent"][length].append(agent)
+                bare.append(nothing)
+    for by_length in sessions.values():
+        for length, session_id in by_length.items():
+            session = await store.get_session(session_id)
+            assert session is not None and session.run_count == length + WARMUP + samples
+    result = {
+        kind: {length: statistics.median(t) * 1e6 for length, t in timings[kind].items()}
+        for kind in kinds
+    }
+    result["agent_without_store"] = {0: statistics.median(bare) * 1e6}
+    return result
 
 
 def pg_schema(url: str, action: str, schema: str) -> str | None:
@@ -208,22 +273,25 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any
         started = time.monotonic()
         async with factory() as store:
             medians = await measure(store, args.samples)
+        storage, agent = medians["storage"], medians["agent"]
         results.append(
             {
                 "store": name,
-                "us_per_run": {str(k): round(v, 1) for k, v in medians.items()},
-                "ratio_10000_to_1": round(medians[10_000] / medians[1], 3),
+                "us_per_run": {str(k): round(v, 1) for k, v in storage.items()},
+                "ratio_10000_to_1": round(storage[10_000] / storage[1], 3),
+                "agent_us_per_run": {str(k): round(v, 1) for k, v in agent.items()},
+                "agent_ratio_10000_to_1": round(agent[10_000] / agent[1], 3),
+                "agent_without_store_us": round(medians["agent_without_store"][0], 1),
                 "seconds": round(time.monotonic() - started, 1),
             }
         )
     return results
 
 
-def table(results: list[dict[str, Any]], samples: int) -> str:
-    """The markdown table."""
+def table(results: list[dict[str, Any]], samples: int, agno: dict[str, Any] | None) -> str:
+    """The markdown tables."""
     lines = [
-        "Storage work of one run (upsert_session + get_last_runs(3) + insert_run + update_run"
-        f" + state CAS), median of {samples}, µs:",
+        f"Storage work of one run (SessionIO begin + history(3) + finish), median of {samples}, µs:",
         "",
         "| store | run 1 | run 100 | run 1,000 | run 10,000 | run 10,000 / run 1 |",
         "|---|---:|---:|---:|---:|---:|",
@@ -235,6 +303,26 @@ def table(results: list[dict[str, Any]], samples: int) -> str:
         us = result["us_per_run"]
         cells = " | ".join(f"{us[str(n)]:,.0f}" for n in LENGTHS)
         lines.append(f"| {result['store']} | {cells} | {result['ratio_10000_to_1']:.2f} |")
+    lines += [
+        "",
+        "Whole agent run (`await agent.arun(...)`, instant fake model, history of 3 runs), "
+        f"median of {samples}, µs; last column: the same agent without a store:",
+        "",
+        "| framework, store | run 1 | run 100 | run 1,000 | run 10,000 | run 10,000 / run 1 "
+        "| no store |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        if "skipped" in result:
+            continue
+        us = result["agent_us_per_run"]
+        cells = " | ".join(f"{us[str(n)]:,.0f}" for n in LENGTHS)
+        lines.append(
+            f"| Pilothouse, {result['store']} | {cells} | {result['agent_ratio_10000_to_1']:.2f} "
+            f"| {result['agent_without_store_us']:,.0f} |"
+        )
+    if agno is not None:
+        lines += agno_rows(agno)
     load = os.getloadavg()[0]
     lines += [
         "",
@@ -242,6 +330,52 @@ def table(results: list[dict[str, Any]], samples: int) -> str:
         f"one JSON encode + decode of the run dict takes {json_round_trip_us():.0f} µs",
     ]
     return "\n".join(lines)
+
+
+def agno_rows(agno: dict[str, Any]) -> list[str]:
+    """The agno lines of the agent table, and where and why it stopped."""
+    if "skipped" in agno:
+        return ["", f"agno: skipped ({agno['skipped']})"]
+    lines = []
+    notes = []
+    for result in agno["results"]:
+        us = result["us_per_run"]
+        cells = " | ".join(f"{us[str(n)]:,.0f}" if str(n) in us else "—" for n in LENGTHS)
+        ratio = "—"
+        if "10000" in us:
+            ratio = f"{us['10000'] / us['1']:.2f}"
+        elif len(us) > 1:
+            longest = max(int(k) for k in us)
+            ratio = f"(run {longest:,} / run 1: {us[str(longest)] / us['1']:.2f})"
+        lines.append(f"| agno {agno['version']}, {result['store']} | {cells} | {ratio} | |")
+        if result.get("stopped"):
+            notes.append(f"agno, {result['store']}: {result['stopped']}")
+    return lines + (["", *notes] if notes else [])
+
+
+def run_agno(args: argparse.Namespace) -> dict[str, Any]:
+    """Run benchmarks/frameworks/agno_session_bench.py under benchmarks/.venv-others."""
+    python = ROOT / "benchmarks" / ".venv-others" / "bin" / "python"
+    if not python.exists():
+        return {"skipped": "benchmarks/.venv-others missing: run benchmarks/setup_others.sh"}
+    script = ROOT / "benchmarks" / "frameworks" / "agno_session_bench.py"
+    command = [
+        str(python),
+        str(script),
+        "--samples",
+        str(args.samples),
+        "--stores",
+        args.stores,
+        "--pg-url",
+        args.pg_url,
+        "--budget-s",
+        str(args.agno_budget_s),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"skipped": f"agno_session_bench.py failed: {done.stderr.strip()[-500:]}"}
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
 def json_round_trip_us() -> float:
@@ -265,6 +399,13 @@ def main() -> None:
         "--pg-url", default=os.environ.get("PILOTHOUSE_BENCH_PG_URL", DEFAULT_PG_URL)
     )
     parser.add_argument("--json", action="store_true", help="print raw results as JSON")
+    parser.add_argument("--no-agno", action="store_true", help="skip the agno comparison")
+    parser.add_argument(
+        "--agno-budget-s",
+        type=float,
+        default=600.0,
+        help="stop growing agno's sessions once a store has taken this long",
+    )
     args = parser.parse_args()
     args.pg_schema = f"pilothouse_bench_{uuid.uuid4().hex[:8]}"
     args.pg_unreachable = None
@@ -276,7 +417,11 @@ def main() -> None:
     finally:
         if "postgres" in args.stores and not args.pg_unreachable:
             pg_schema(args.pg_url, "drop", args.pg_schema)
-    print(json.dumps(results, indent=2) if args.json else table(results, args.samples))
+    agno = None if args.no_agno else run_agno(args)
+    if args.json:
+        print(json.dumps({"pilothouse": results, "agno": agno}, indent=2))
+    else:
+        print(table(results, args.samples, agno))
 
 
 if __name__ == "__main__":

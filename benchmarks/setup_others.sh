@@ -11,10 +11,13 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+# agno's SqliteDb and PostgresDb, for benchmarks/session_length.py (same versions as ours).
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "sqlalchemy[asyncio]==2.1.9" "psycopg[binary]==3.3.9"
 "$VENV/bin/python" - <<'PY'
 from importlib.metadata import version
 
-for name in ("agno", "pydantic-ai-slim", "openai-agents"):
+for name in ("agno", "pydantic-ai-slim", "openai-agents", "sqlalchemy", "psycopg"):
     print(f"{name}=={version(name)}")
 PY
 echo "ready: $VENV/bin/python"

@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
 
+from pilothouse.db.errors import RunNotFoundError
 from pilothouse.db.lease import SessionLease, hold_session_lease
-from pilothouse.db.records import MemoryRecord, SessionRecord
+from pilothouse.db.records import MemoryRecord, RunStart, SessionRecord
 from pilothouse.db.state import DEFAULT_STATE_RETRIES
 from pilothouse.db.state import update_session_state as _update_session_state
+from pilothouse.db.values import check_id, check_ttl
 
 __all__ = ["SCHEMA_VERSION", "SessionStore"]
 
@@ -102,6 +104,85 @@ class SessionStore(ABC):
     ) -> list[dict[str, Any]]:
         """Return the session's runs in the order they were inserted, from the ``offset``-th
         on, at most ``limit`` (None: all)."""
+
+    # --- a run's two steps ------------------------------------------------------------------
+
+    async def start_run(
+        self,
+        run: dict[str, Any],
+        *,
+        lease_owner: str,
+        lease_ttl: float,
+        resume: bool = False,
+    ) -> RunStart | None:
+        """Begin a run in one step: take the session's lease for ``lease_owner`` (as
+        `acquire_session_lease`), create the session or fill in a user_id / agent_id it
+        lacks (as `upsert_session`), read its state and version, and store the run (as
+        `insert_run`).
+
+        With ``resume=True`` the run is already stored (a paused run being continued,
+        perhaps by another process) and is left as it is; RunNotFoundError when it is not
+        stored in that session. Returns None, having changed nothing, when another owner
+        holds the lease. Any failure leaves the lease free. The SQL stores do all of it in
+        one transaction; this default composes the single-step methods.
+        """
+        session_id = check_id("run['session_id']", run.get("session_id"))
+        check_ttl(lease_ttl)
+        if not await self.acquire_session_lease(session_id, lease_owner, lease_ttl):
+            return None
+        try:
+            user_id, agent_id = run.get("user_id"), run.get("agent_id")
+            await self.upsert_session(
+                session_id,
+                user_id=None if user_id is None else str(user_id),
+                agent_id=None if agent_id is None else str(agent_id),
+            )
+            if resume:
+                stored = await self.get_run(check_id("run['run_id']", run.get("run_id")))
+                if stored is None or stored.get("session_id") != session_id:
+                    raise RunNotFoundError(
+                        f"no run {run.get('run_id')!r} in session {session_id!r} to resume"
+                    )
+            state, version = await self.get_session_state(session_id)
+            if not resume:
+                await self.insert_run(run)
+        except BaseException:
+            # The lease lapses by itself anyway; the first failure is the one to report.
+            with contextlib.suppress(Exception):
+                await self.release_session_lease(session_id, lease_owner)
+            raise
+        return RunStart(state, version)
+
+    async def finish_run(
+        self,
+        run: dict[str, Any],
+        *,
+        lease_owner: str | None = None,
+        state: dict[str, Any] | None = None,
+        expected_version: int = 0,
+    ) -> bool:
+        """End a run in one step: replace the stored run (as `update_run`), then, when
+        ``state`` is given, compare-and-set the session state against ``expected_version``
+        (as `set_session_state`), then release ``lease_owner``'s lease, when given.
+
+        Returns False when the compare-and-set lost (another writer changed the state): the
+        run is stored, the state is not, and the lease is kept, so that the caller can merge
+        its changes (`update_session_state`) before releasing it. True otherwise. Raises
+        RunNotFoundError, having changed nothing, when the run was never stored. The SQL
+        stores do all of it in one transaction; this default composes the single-step
+        methods.
+        """
+        session_id = check_id("run['session_id']", run.get("session_id"))
+        await self.update_run(run)
+        if state is not None:
+            version = await self.set_session_state(
+                session_id, state, expected_version=expected_version
+            )
+            if version is None:
+                return False
+        if lease_owner is not None:
+            await self.release_session_lease(session_id, lease_owner)
+        return True
 
     # --- session state --------------------------------------------------------------------
 

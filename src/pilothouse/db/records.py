@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MemoryRecord", "SessionRecord"]
+__all__ = ["MemoryRecord", "RunStart", "SessionRecord"]
 
 
 @dataclass(slots=True)
@@ -36,3 +36,12 @@ class MemoryRecord:
     topics: list[str] = field(default_factory=list)
     created_at: float = 0.0
     updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class RunStart:
+    """What `SessionStore.start_run` read when it began a run: the session's state and the
+    version to compare-and-set against when the run ends."""
+
+    session_state: dict[str, Any] = field(default_factory=dict)
+    state_version: int = 0

@@ -17,10 +17,12 @@ __all__ = [
     "check_id",
     "check_limit",
     "check_ttl",
+    "dump_json",
     "json_copy",
     "normalise_statuses",
     "normalise_topics",
     "run_row",
+    "run_row_json",
 ]
 
 
@@ -47,19 +49,23 @@ def check_ttl(ttl: float) -> float:
     return float(ttl)
 
 
-def json_copy(value: Any, *, what: str) -> Any:
-    """Return a deep copy of ``value`` as JSON would store it.
+def dump_json(value: Any, *, what: str) -> str:
+    """Return ``value`` as JSON text, the form the SQL stores keep it in.
 
     Raises TypeError for values JSON cannot hold and ValueError for NaN/infinity, which
     PostgreSQL's JSONB rejects: refusing them everywhere keeps the stores interchangeable.
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
     except TypeError as exc:
         raise TypeError(f"{what} must be JSON-serialisable: {exc}") from exc
     except ValueError as exc:
         raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
-    return json.loads(text)
+
+
+def json_copy(value: Any, *, what: str) -> Any:
+    """Return a deep copy of ``value`` as JSON would store it (errors as `dump_json`)."""
+    return json.loads(dump_json(value, what=what))
 
 
 def normalise_statuses(statuses: Iterable[str] | str | None) -> frozenset[str] | None:
@@ -102,6 +108,19 @@ def run_row(run: Mapping[str, Any]) -> RunRow:
     ``run_id`` and ``session_id`` are required; ``status`` defaults to RUNNING and
     ``created_at`` to now. ``data`` is a JSON copy of the whole dict.
     """
+    columns = _run_columns(run)
+    return RunRow(**columns, data=json_copy(dict(run), what="a run"))
+
+
+def run_row_json(run: Mapping[str, Any]) -> tuple[RunRow, str]:
+    """Like `run_row`, but serialise the run once, to the JSON text a SQL store writes:
+    the row's ``data`` is the caller's dict (shallow copy), not a JSON copy of it."""
+    columns = _run_columns(run)
+    data = dict(run)
+    return RunRow(**columns, data=data), dump_json(data, what="a run")
+
+
+def _run_columns(run: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(run, Mapping):
         raise TypeError(f"a run must be a dict (RunOutput.to_dict()), got {type(run).__name__}")
     run_id = check_id("run['run_id']", run.get("run_id"))
@@ -111,12 +130,11 @@ def run_row(run: Mapping[str, Any]) -> RunRow:
     created_at = run.get("created_at")
     if isinstance(created_at, bool) or not isinstance(created_at, int | float):
         created_at = time.time()
-    return RunRow(
-        run_id=run_id,
-        session_id=session_id,
-        user_id=None if user_id is None else str(user_id),
-        agent_id=None if agent_id is None else str(agent_id),
-        status=str(run.get("status") or "RUNNING").upper(),
-        created_at=float(created_at),
-        data=json_copy(dict(run), what="a run"),
-    )
+    return {
+        "run_id": run_id,
+        "session_id": session_id,
+        "user_id": None if user_id is None else str(user_id),
+        "agent_id": None if agent_id is None else str(agent_id),
+        "status": str(run.get("status") or "RUNNING").upper(),
+        "created_at": float(created_at),
+    }

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pilothouse.db.errors import DuplicateRunError, RunNotFoundError
 from pilothouse.db.lease import LeaseRenewal, SessionLease, new_lease_owner, wait_for_lease
 from pilothouse.models.message import Message
 from pilothouse.run.output import RunInput, RunOutput, RunStatus, restore_input_media
@@ -89,9 +90,10 @@ class SessionIO:
         try:
             started = await wait_for_lease(take, session_id, ttl=LEASE_TTL, wait=None)
         except BaseException as exc:
-            # A failed start leaves the lease free; a cancelled one may have committed
-            # just before the cancellation arrived, so `release` gives it back then.
-            self._held = not isinstance(exc, Exception)
+            # A start refused for what it was given changed nothing. One cancelled, or cut
+            # off with the database, may have committed just before: `release` gives the
+            # lease back then, rather than leave the session blocked until it expires.
+            self._held = not isinstance(exc, _NOTHING_CHANGED)
             raise
         self._held = True
         self.lease = SessionLease(session_id, owner, LEASE_TTL)
@@ -173,6 +175,7 @@ class SessionIO:
 
 
 _MISSING = object()
+_NOTHING_CHANGED = (DuplicateRunError, RunNotFoundError, TypeError, ValueError)
 
 
 def history_messages(runs: Sequence[dict[str, Any]], num_messages: int | None) -> list[Message]:

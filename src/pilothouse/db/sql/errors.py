@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import exc as sa_exc
 
 from pilothouse.db.errors import StoreError
@@ -21,9 +23,12 @@ def _driver_message(error: BaseException) -> str:
 def is_sqlite_busy(error: BaseException) -> bool:
     """True for SQLite's "another connection holds the write lock" errors, which a retry may
     cure, as opposed to errors that will recur (read-only file, disk full, corrupt file)."""
-    if not isinstance(error, sa_exc.OperationalError):
+    if isinstance(error, sa_exc.OperationalError):
+        text = str(error.orig).lower()
+    elif isinstance(error, sqlite3.OperationalError):  # from the store's own SQLite thread
+        text = str(error).lower()
+    else:
         return False
-    text = str(error.orig).lower()
     return any(marker in text for marker in _SQLITE_BUSY)
 
 
