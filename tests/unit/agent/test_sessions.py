@@ -22,8 +22,13 @@ from pilothouse.models.test import FunctionModel
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
     if request.param == "memory":
         yield InMemoryDb()
-    else:
-        yield SqliteDb(db_file=str(tmp_path / "agents.db"))
+        return
+    store = SqliteDb(db_file=str(tmp_path / "agents.db"))
+    yield store
+    # Closed, so that no connection thread outlives the event loop it answers to.
+    from pilothouse.run.bridge import run_sync
+
+    run_sync(store.close())
 
 
 def remembers_names(messages: list[Message], tools: list[ToolDefinition]) -> str:
