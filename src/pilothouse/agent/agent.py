@@ -472,7 +472,7 @@ class Agent:
         if self.db is None or session_id is None:
             return _rt()[3].last_run(self.id, session_id)  # type: ignore[no-any-return]
         runs = await self.db.get_last_runs(session_id, limit=1)
-        return RunOutput.from_dict(runs[-1]) if runs else None
+        return self._restore(runs[-1]) if runs else None
 
     # ------------------------------------------------------------------ sessions
 
@@ -487,7 +487,25 @@ class Agent:
     async def aget_run_output(self, run_id: str) -> RunOutput | None:
         """Return a stored run by id, or None."""
         data = await self._store().get_run(run_id)
-        return RunOutput.from_dict(data) if data is not None else None
+        return self._restore(data) if data is not None else None
+
+    def _restore(self, data: dict[str, Any]) -> RunOutput:
+        """A stored run as a RunOutput; structured content of this agent's output_schema
+        becomes an instance of it again (the store keeps only its JSON and class name)."""
+        out = RunOutput.from_dict(data)
+        schema = self.output_schema
+        if (
+            schema is not None
+            and isinstance(out.content, dict)
+            and out.content_type == schema.__name__
+        ):
+            from pydantic import ValidationError
+
+            try:
+                out.content = schema.model_validate(out.content)
+            except ValidationError:
+                logger.warning("run %s: stored content no longer fits %s", out.run_id, schema)
+        return out
 
     def get_run_output(self, run_id: str) -> RunOutput | None:
         """Return a stored run by id, or None."""

@@ -189,3 +189,21 @@ def test_input_schema_must_be_a_pydantic_model_class() -> None:
         Agent(input_schema=123)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="input_schema must be a pydantic model class"):
         Agent(input_schema=NotAModel)
+
+
+async def test_a_stored_run_comes_back_with_the_agents_schema_object() -> None:
+    db = InMemoryDb()
+    agent = Agent(
+        model=RequestRecorder('{"title": "Ran", "year": 1985}'), db=db, output_schema=Movie
+    )
+    out = await agent.arun("Ran", session_id="films")
+
+    by_id = await agent.aget_run_output(out.run_id)
+    last = await agent.aget_last_run_output("films")
+    assert by_id is not None and by_id.content == Movie(title="Ran", year=1985)
+    assert last is not None and last.content == Movie(title="Ran", year=1985)
+    # An agent without that schema gets the stored JSON as it is.
+    other = Agent(model=TestModel(), db=db)
+    plain = await other.aget_run_output(out.run_id)
+    assert plain is not None and plain.content == {"title": "Ran", "year": 1985}
+    assert plain.content_type == "Movie"
