@@ -230,11 +230,16 @@ class Agent:
             raise ValueError(
                 f"Agent(): tool_call_limit must be a whole number >= 0, not {tool_call_limit!r}."
             )
-        if session_state is not None or dependencies is not None or metadata is not None:
+        if (
+            session_state is not None
+            or dependencies is not None
+            or metadata is not None
+            or knowledge_filters is not None
+        ):
             check_type("Agent()", "session_state", session_state, dict, "a dict")
             check_type("Agent()", "dependencies", dependencies, dict, "a dict")
             check_type("Agent()", "metadata", metadata, dict, "a dict")
-        check_type("Agent()", "knowledge_filters", knowledge_filters, dict, "a dict")
+            check_type("Agent()", "knowledge_filters", knowledge_filters, dict, "a dict")
         if db is not None:
             from pilothouse.db.base import SessionStore
 
@@ -614,7 +619,7 @@ class Agent:
     ) -> RunPlan:
         """Check continue_run's arguments and plan the continued run."""
         from pilothouse.exceptions import RunNotFoundError
-        from pilothouse.run.pause import apply_answers
+        from pilothouse.run.pause import check_answers
 
         if type(stream) is not bool:
             raise TypeError(f"continue_run(): stream must be True or False, not {stream!r}.")
@@ -661,24 +666,17 @@ class Agent:
                     f"continue_run(): no paused run {run_id!r} in this process; give the agent "
                     "the db the run was stored in to continue it from another process."
                 )
+        answers = list(updated_tools) if updated_tools is not None else None
         if run_response is not None:
             # Check now, so that a bad call raises here and changes nothing. With a store the
             # run is checked again as stored, under its session's lease.
-            answers = list(updated_tools) if updated_tools is not None else None
-            apply_answers(RunOutput.from_dict(run_response.to_dict()), answers)
+            check_answers(run_response, answers)
         model = self.model if self.model is not None else _default_model()
         loop = _rt()[1]
         plan: RunPlan = loop.RunPlan(self, model, None, stream, inline_sync)
         _apply_run_options(plan, options)
-        plan.resume = loop.Resume(
-            run_response, list(updated_tools) if updated_tools is not None else None, session_id
-        )
-        if self.debug_mode:
-            plan.debug_mode = True
-        if plan.debug_mode:
-            from pilothouse.utils.log import enable_debug_logging
-
-            enable_debug_logging()
+        plan.resume = loop.Resume(run_response, answers, session_id)
+        _debug_logging(plan)
         the_id = run_response.run_id if run_response is not None else run_id
         assert the_id is not None
         session = session_id or (run_response.session_id if run_response is not None else None)
@@ -722,12 +720,7 @@ class Agent:
             session_state = state
         elif session_state is None:
             session_state = {}
-        if self.debug_mode:
-            plan.debug_mode = True
-        if plan.debug_mode:
-            from pilothouse.utils.log import enable_debug_logging
-
-            enable_debug_logging()
+        _debug_logging(plan)
         filters = plan.knowledge_filters
         if self.knowledge_filters:
             filters = {**self.knowledge_filters, **(filters or {})}
@@ -746,6 +739,16 @@ class Agent:
             metadata=metadata,
         )
         return plan
+
+
+def _debug_logging(plan: RunPlan) -> None:
+    """Turn on the run's debug logging when the agent or the run asks for it."""
+    if plan.agent.debug_mode:
+        plan.debug_mode = True
+    if plan.debug_mode:
+        from pilothouse.utils.log import enable_debug_logging
+
+        enable_debug_logging()
 
 
 def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import copy
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.exceptions import (
@@ -123,6 +124,7 @@ class RunPlan:
         self.resume: Resume | None = None
 
 
+@dataclass(slots=True)
 class Resume:
     """What continuing a paused run starts from: the run (or its id) and the caller's answers.
 
@@ -130,17 +132,9 @@ class Resume:
     answers were set on the paused `RunOutput`'s own tool executions.
     """
 
-    __slots__ = ("answers", "run_response", "session_id")
-
-    def __init__(
-        self,
-        run_response: RunOutput | None,
-        answers: Sequence[ToolExecution] | None,
-        session_id: str | None,
-    ) -> None:
-        self.run_response = run_response
-        self.answers = answers
-        self.session_id = session_id
+    run_response: RunOutput | None
+    answers: Sequence[ToolExecution] | None
+    session_id: str | None
 
 
 class ToolCallLimitError(Exception):
@@ -295,8 +289,6 @@ async def _run(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 state = copy.deepcopy(out.session_state) if out.session_state else {}
             # The continued run is the paused one: same id, messages, tools and metrics.
             plan.output = out
-            registry.unregister(ctx.run_id)
-            registry.register(out.run_id, handle)
             ctx = plan.context = RunContext(
                 out.run_id,
                 out.session_id or "",

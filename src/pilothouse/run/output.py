@@ -12,6 +12,7 @@ from pilothouse.models.message import Message
 from pilothouse.run.metrics import Metrics
 
 __all__ = [
+    "MEDIA_KINDS",
     "RunInput",
     "RunOutput",
     "RunStatus",
@@ -20,7 +21,7 @@ __all__ = [
     "restore_input_media",
 ]
 
-_MEDIA_KINDS = ("images", "audio", "videos", "files")
+MEDIA_KINDS = ("images", "audio", "videos", "files")
 
 
 class RunStatus(StrEnum):
@@ -153,7 +154,7 @@ class RunInput:
 
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for kind in _MEDIA_KINDS:
+        for kind in MEDIA_KINDS:
             items = values.get(kind)
             if items:
                 values[kind] = [Media.from_dict(m) if isinstance(m, dict) else m for m in items]
@@ -161,7 +162,7 @@ class RunInput:
 
     def media(self) -> dict[str, list[Any]]:
         """The media given with the input, by kind (only the kinds present)."""
-        found = {kind: getattr(self, kind) for kind in _MEDIA_KINDS}
+        found = {kind: getattr(self, kind) for kind in MEDIA_KINDS}
         return {kind: items for kind, items in found.items() if items}
 
 
@@ -237,7 +238,7 @@ class RunOutput:
         data["status"] = self.status.value
         if compact:
             for message in data["messages"]:
-                for kind in _MEDIA_KINDS:
+                for kind in MEDIA_KINDS:
                     message.pop(kind, None)
         return data
 
@@ -283,7 +284,7 @@ def restore_input_media(messages: list[Message], run_input: RunInput) -> None:
             break
         if message.role == "user":
             target = message
-    if target is None or any(getattr(target, kind) for kind in _MEDIA_KINDS):
+    if target is None or any(getattr(target, kind) for kind in MEDIA_KINDS):
         return
     for kind, items in media.items():
         setattr(target, kind, list(items))

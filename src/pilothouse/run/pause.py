@@ -20,6 +20,7 @@ from pilothouse.tools import Function
 __all__ = [
     "Resolution",
     "apply_answers",
+    "check_answers",
     "mark_for_human",
     "pause_message",
     "resolve",
@@ -105,8 +106,7 @@ def resolve(execution: ToolExecution) -> Resolution:
             result=f"The user rejected this call to {execution.tool_name}; it was not run.{note}",
         )
     if execution.external_execution_required:
-        result = execution.result
-        text = result if isinstance(result, str) else _format(result)
+        text = _format(execution.result)
         return Resolution(run=False, arguments=execution.tool_args, result=text)
     arguments = dict(execution.tool_args)
     for field in execution.user_input_schema or ():
@@ -121,13 +121,15 @@ def _format(result: Any) -> str:
     return format_result(result)
 
 
-def apply_answers(out: RunOutput, answers: Sequence[ToolExecution] | None) -> list[ToolExecution]:
-    """Check that ``out`` is paused and that ``answers`` settle every waiting tool call, then
-    copy the answers onto ``out``'s executions and return the ones that were waiting.
+def check_answers(
+    out: RunOutput, answers: Sequence[ToolExecution] | None
+) -> list[tuple[ToolExecution, ToolExecution]]:
+    """Check that ``out`` is paused and that ``answers`` settle every waiting tool call;
+    return (waiting execution, its answer) pairs. Changes nothing.
 
     ``answers`` are matched by ``tool_call_id``; only the waiting calls take answers, so a
     tool that already ran keeps its result. With ``answers`` None, ``out``'s own executions
-    are taken as answered in place. Nothing changes when this raises.
+    are taken as answered in place.
 
     Raises:
         ContinueRunError: The run is not paused, or a waiting tool call has no answer.
@@ -137,26 +139,30 @@ def apply_answers(out: RunOutput, answers: Sequence[ToolExecution] | None) -> li
             f"run {out.run_id} is not paused (its status is {out.status.value}): only a paused "
             "run can be continued."
         )
-    pending = [e for e in out.tools if e.tool_call_id is not None and _was_waiting(e)]
-    by_id = {a.tool_call_id: a for a in answers or () if isinstance(a, ToolExecution)}
-    if answers is not None and not all(isinstance(a, ToolExecution) for a in answers):
-        raise TypeError("continue_run(): updated_tools must be a list of ToolExecution.")
-    updates: list[tuple[ToolExecution, ToolExecution]] = []
+    by_id = {a.tool_call_id: a for a in answers or ()}
+    pairs: list[tuple[ToolExecution, ToolExecution]] = []
     problems: list[str] = []
-    for execution in pending:
-        answer = by_id.get(execution.tool_call_id, execution) if answers is not None else execution
+    for execution in out.tools:
+        if execution.tool_call_id is None or not _was_waiting(execution):
+            continue
+        answer = by_id.get(execution.tool_call_id, execution)
         problem = _unanswered(answer)
         if problem:
             problems.append(f"{execution.tool_name} (call {execution.tool_call_id}): {problem}")
         else:
-            updates.append((execution, answer))
+            pairs.append((execution, answer))
     if problems:
         raise ContinueRunError(
-            "cannot continue run "
-            + out.run_id
-            + ", tool calls are left unanswered: "
+            f"cannot continue run {out.run_id}, tool calls are left unanswered: "
             + "; ".join(problems)
         )
+    return pairs
+
+
+def apply_answers(out: RunOutput, answers: Sequence[ToolExecution] | None) -> list[ToolExecution]:
+    """`check_answers`, then copy the answers onto ``out``'s waiting executions and return
+    them. Nothing changes when this raises."""
+    updates = check_answers(out, answers)
     for execution, answer in updates:
         if execution.requires_confirmation:
             execution.confirmed = answer.confirmed
@@ -170,7 +176,7 @@ def apply_answers(out: RunOutput, answers: Sequence[ToolExecution] | None) -> li
             execution.answered = True
         if execution.external_execution_required:
             execution.result = answer.result
-    return pending
+    return [execution for execution, _ in updates]
 
 
 def _was_waiting(execution: ToolExecution) -> bool:

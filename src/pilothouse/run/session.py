@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 from pilothouse.db.errors import DuplicateRunError, RunNotFoundError
 from pilothouse.db.lease import LeaseRenewal, SessionLease, new_lease_owner, wait_for_lease
 from pilothouse.models.message import Message
-from pilothouse.run.output import RunInput, RunOutput, RunStatus, restore_input_media
+from pilothouse.run.output import (
+    MEDIA_KINDS,
+    RunInput,
+    RunOutput,
+    RunStatus,
+    restore_input_media,
+)
 
 if TYPE_CHECKING:
     from pilothouse.db.base import SessionStore
@@ -192,9 +198,10 @@ def history_messages(runs: Sequence[dict[str, Any]], num_messages: int | None) -
             for data in run.get("messages") or ()
             if data.get("role") != "system" and not data.get("from_history")
         ]
-        if run.get("input"):
+        stored_input = run.get("input")
+        if stored_input and any(stored_input.get(kind) for kind in MEDIA_KINDS):
             # Stored runs keep their media once, in their input.
-            restore_input_media(own, RunInput.from_dict(run["input"]))
+            restore_input_media(own, RunInput.from_dict(stored_input))
         for message in own:
             message.from_history = True
             message.metrics = None
