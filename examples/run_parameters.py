@@ -133,12 +133,14 @@ def flaky(messages: list[Message], tools: list[ToolDefinition]) -> Any:
     return "third time lucky"
 
 
+# Connection errors, timeouts, 429 and 5xx are retried 3 times by default, with exponential
+# backoff and jitter from delay_between_retries (here 0, to keep the example quick).
 flaky_agent = Agent(model=FunctionModel(flaky), delay_between_retries=0)
-out = flaky_agent.run("Hi", retries=3)
+out = flaky_agent.run("Hi")
 print(f"retries: {out.content!r} after {len(attempts)} attempts")
 assert out.status == RunStatus.completed and len(attempts) == 3
 attempts.clear()
-out = flaky_agent.run("Hi")  # no retries by default
+out = flaky_agent.run("Hi", retries=0)  # retries off for this run
 assert out.status == RunStatus.error and out.content == "overloaded"
 
 

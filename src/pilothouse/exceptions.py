@@ -11,6 +11,7 @@ __all__ = [
     "ContinueRunError",
     "ModelProviderError",
     "PilothouseError",
+    "ReentrantRunError",
     "RunNotFoundError",
     "ToolArgumentsError",
     "is_retryable_status",
@@ -75,4 +76,12 @@ class ContinueRunError(PilothouseError, ValueError):
     """A run cannot be continued: it is not paused, or a tool call it waits for has no answer.
 
     Raised by `Agent.continue_run` before anything changes: the run stays as it was.
+    """
+
+
+class ReentrantRunError(PilothouseError):
+    """A tool of a run started another run on the same session with the same store.
+
+    Runs of one session take turns, so the inner run would wait for the outer one, which
+    waits for its tool: it fails at once instead.
     """

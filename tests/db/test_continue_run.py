@@ -70,6 +70,6 @@ def test_paused_run_continued_by_another_process(
     assert history[-1].content == "Done: wrote 5 characters"
     # A second continue finds the run completed: it is refused and nothing runs twice.
     note.unlink()
-    with pytest.raises(ContinueRunError, match="not paused"):
+    with pytest.raises(ContinueRunError, match="is COMPLETED"):
         agent.continue_run(run_id=run_id, updated_tools=[waiting], session_id=session_id)
     assert not note.exists()

@@ -5,10 +5,23 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Unpack, cast, overload
 
-from pilothouse.agent.validation import check_type, reject_unknown
+from pilothouse.agent.options import (
+    CONTINUE_OPTIONS,
+    RUN_OPTIONS,
+    ContinueOptions,
+    PrintOptions,
+    RunOptions,
+)
+from pilothouse.agent.validation import (
+    check_limit,
+    check_seconds,
+    check_storable,
+    check_type,
+    reject_unknown,
+)
 from pilothouse.models.base import Model
 from pilothouse.models.message import Message
 from pilothouse.run.events import BaseRunEvent, RunOutputEvent
@@ -29,24 +42,6 @@ __all__ = ["Agent"]
 logger = logging.getLogger("pilothouse")
 
 _MEDIA_KINDS = ("images", "audio", "videos", "files")
-_RUN_OPTIONS = (
-    "stream_events",
-    *_MEDIA_KINDS,
-    "user_id",
-    "session_id",
-    "session_state",
-    "dependencies",
-    "metadata",
-    "retries",
-    "add_dependencies_to_context",
-    "add_session_state_to_context",
-    "add_history_to_context",
-    "debug_mode",
-    "output_schema",
-    "knowledge_filters",
-)
-# What a continued run may set anew; the rest belongs to the paused run.
-_CONTINUE_OPTIONS = ("stream_events", "dependencies", "retries", "debug_mode")
 _id_lock = threading.Lock()
 _runtime: tuple[ModuleType, ModuleType, ModuleType, ModuleType] | None = None
 
@@ -87,11 +82,23 @@ class Agent:
         system_message: Replaces the built system message entirely (str, callable, Message).
         tools: Functions, `Function` objects (``@tool``) and `Toolkit` objects.
         tool_call_limit: The most tool calls one run may make.
-        tool_choice: ``"auto"``, ``"none"``, ``"required"`` or a tool name (applies to the first
-            model call of a run; later calls are ``"auto"``).
+        tool_choice: ``"auto"``, ``"none"``, ``"required"`` or a tool name, also in OpenAI's
+            form ``{"type": "function", "function": {"name": ...}}`` (applies to the first
+            model call of a run; later calls are ``"auto"``). A tool call that repeats one the
+            run already made (same tool, same arguments) is not run again: the model gets
+            the earlier result and is asked for its answer.
+        request_limit: The most model requests one run may make (default 50); past it the run
+            ends with status ``error``. None for no limit.
+        timeout: Seconds one run may take in all; past it the run ends with status
+            ``error``. None (the default) for no limit besides the model's own timeouts.
         db: A session store (`pilothouse.db`: SqliteDb, PostgresDb, InMemoryDb). With one,
             every run is stored with its final status, the session state persists between
-            runs, and runs of one session take turns.
+            runs, and runs of one session take turns. Without one, history and memories use
+            a store local to this process (`pilothouse.db.process_store`), lost when it ends.
+        checkpoint: With a db, ``"step"`` (the default) stores the run's progress after every
+            model response and tool batch, so that a run that fails, is cancelled or whose
+            process dies resumes from there with `continue_run` (finished tool calls are not
+            run again); ``"run"`` stores it only when it ends.
         session_id, user_id: Defaults for runs that do not give their own.
         add_history_to_context: Replay the session's last ``num_history_runs`` completed
             runs (at most ``num_history_messages`` messages, when given) before the input.
@@ -116,9 +123,10 @@ class Agent:
         store_events: Keep the run's events (all but the content deltas) on
             ``RunOutput.events``, and store them with the run.
         retries: How often a failing model call (connection error, timeout, 429, 5xx) is
-            retried.
-        delay_between_retries: Seconds to wait before a retry.
-        exponential_backoff: Double the delay after every retry.
+            retried (default 3; 0 turns retries off).
+        delay_between_retries: Seconds to wait before the first retry (with jitter, and at
+            least what the provider asks for in Retry-After, up to 60 s).
+        exponential_backoff: Double the delay after every retry (default on).
         debug_mode: Log each run's messages at DEBUG level to the terminal.
     """
 
@@ -129,6 +137,7 @@ class Agent:
         "add_memories_to_context",
         "add_session_state_to_context",
         "additional_context",
+        "checkpoint",
         "db",
         "debug_mode",
         "delay_between_retries",
@@ -149,11 +158,13 @@ class Agent:
         "num_history_runs",
         "output_retries",
         "output_schema",
+        "request_limit",
         "retries",
         "session_id",
         "session_state",
         "store_events",
         "system_message",
+        "timeout",
         "tool_call_limit",
         "tool_choice",
         "tools",
@@ -174,8 +185,11 @@ class Agent:
         system_message: str | Message | Callable[..., Any] | None = None,
         tools: Sequence[Any] | None = None,
         tool_call_limit: int | None = None,
-        tool_choice: str | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        request_limit: int | None = 50,
+        timeout: float | None = None,
         db: SessionStore | None = None,
+        checkpoint: Literal["step", "run"] = "step",
         session_id: str | None = None,
         user_id: str | None = None,
         session_state: dict[str, Any] | None = None,
@@ -194,9 +208,9 @@ class Agent:
         output_schema: type[Any] | None = None,
         output_retries: int = 2,
         store_events: bool = False,
-        retries: int = 0,
+        retries: int = 3,
         delay_between_retries: float = 1.0,
-        exponential_backoff: bool = False,
+        exponential_backoff: bool = True,
         debug_mode: bool = False,
         **unknown: Any,
     ) -> None:
@@ -249,10 +263,7 @@ class Agent:
                     f"PostgresDb(...) or InMemoryDb() from pilothouse.db, not {type(db).__name__}."
                 )
         elif add_history_to_context or enable_user_memories:
-            raise ValueError(
-                "Agent(): add_history_to_context and enable_user_memories need a session store: "
-                "pass db=SqliteDb('agents.db') (from pilothouse.db), or InMemoryDb() for tests."
-            )
+            db = _process_store("Agent()")
         if type(num_history_runs) is not int or num_history_runs < 0:
             raise ValueError(
                 f"Agent(): num_history_runs must be a whole number >= 0, not {num_history_runs!r}."
@@ -265,9 +276,10 @@ class Agent:
                 f"not {num_history_messages!r}."
             )
         if tool_choice is not None and not isinstance(tool_choice, str):
-            raise TypeError(
-                "Agent(): tool_choice must be 'auto', 'none', 'required' or a tool name."
-            )
+            tool_choice = _tool_choice_name(tool_choice)
+        check_limit("Agent()", "request_limit", request_limit)
+        check_seconds("Agent()", "timeout", timeout)
+        check_seconds("Agent()", "delay_between_retries", delay_between_retries, allow_none=False)
         self.model = model
         self.name = name
         self._id = id
@@ -280,7 +292,12 @@ class Agent:
         self.tools = tools
         self.tool_call_limit = tool_call_limit
         self.tool_choice = tool_choice
+        self.request_limit = request_limit
+        self.timeout = timeout
         self.db = db
+        if checkpoint not in ("step", "run"):
+            raise ValueError(f"Agent(): checkpoint must be 'step' or 'run', not {checkpoint!r}.")
+        self.checkpoint = checkpoint
         self.session_id = session_id
         self.user_id = user_id
         self.add_history_to_context = add_history_to_context
@@ -330,16 +347,16 @@ class Agent:
 
     @overload
     def run(
-        self, input: Any = None, *, stream: Literal[False] = False, **options: Any
+        self, input: Any = None, *, stream: Literal[False] = False, **options: Unpack[RunOptions]
     ) -> RunOutput: ...
 
     @overload
     def run(
-        self, input: Any = None, *, stream: Literal[True], **options: Any
+        self, input: Any = None, *, stream: Literal[True], **options: Unpack[RunOptions]
     ) -> Iterator[RunOutputEvent]: ...
 
     def run(
-        self, input: Any = None, *, stream: bool = False, **options: Any
+        self, input: Any = None, *, stream: bool = False, **options: Unpack[RunOptions]
     ) -> RunOutput | Iterator[RunOutputEvent]:
         """Run the agent on ``input`` and return its `RunOutput`.
 
@@ -366,16 +383,16 @@ class Agent:
 
     @overload
     def arun(
-        self, input: Any = None, *, stream: Literal[False] = False, **options: Any
+        self, input: Any = None, *, stream: Literal[False] = False, **options: Unpack[RunOptions]
     ) -> Coroutine[Any, Any, RunOutput]: ...
 
     @overload
     def arun(
-        self, input: Any = None, *, stream: Literal[True], **options: Any
+        self, input: Any = None, *, stream: Literal[True], **options: Unpack[RunOptions]
     ) -> AsyncRunStream: ...
 
     def arun(
-        self, input: Any = None, *, stream: bool = False, **options: Any
+        self, input: Any = None, *, stream: bool = False, **options: Unpack[RunOptions]
     ) -> Coroutine[Any, Any, RunOutput] | AsyncRunStream:
         """Run the agent asynchronously: ``await agent.arun(...)`` returns the `RunOutput`.
 
@@ -394,35 +411,48 @@ class Agent:
         run_response: RunOutput | None = None,
         *,
         stream: Literal[False] = False,
-        **options: Any,
+        **options: Unpack[ContinueOptions],
     ) -> RunOutput: ...
 
     @overload
     def continue_run(
-        self, run_response: RunOutput | None = None, *, stream: Literal[True], **options: Any
+        self,
+        run_response: RunOutput | None = None,
+        *,
+        stream: Literal[True],
+        **options: Unpack[ContinueOptions],
     ) -> Iterator[RunOutputEvent]: ...
 
     def continue_run(
-        self, run_response: RunOutput | None = None, *, stream: bool = False, **options: Any
+        self,
+        run_response: RunOutput | None = None,
+        *,
+        stream: bool = False,
+        **options: Unpack[ContinueOptions],
     ) -> RunOutput | Iterator[RunOutputEvent]:
-        """Continue a paused run and return its `RunOutput` (the same run_id), or its events
-        with ``stream=True``.
+        """Continue a paused, failed, cancelled or interrupted run and return its `RunOutput`
+        (the same run_id), or its events with ``stream=True``.
 
-        Answer first, on the paused run's tool executions: ``confirmed=True``/``False`` (with
-        an optional ``confirmation_note``) for ``tools_requiring_confirmation``, a ``value``
-        on each field of ``user_input_schema`` for ``tools_requiring_user_input``, ``result``
-        for ``tools_awaiting_external_execution``. Then pass the run as ``run_response``, or
-        pass ``run_id=`` with ``updated_tools=[...]`` (and ``session_id=``) to continue a run
-        stored by another process. Confirmed tools run, rejected ones are reported to the
-        model as rejected, external results are used as given, and tools that already ran
-        are not run again.
+        A failed, cancelled or interrupted run (one whose process died while it ran) resumes
+        from its last checkpoint: tool calls that finished are not run again, the calls of
+        an unfinished batch that did not finish run now, and the failed model request is
+        made again. Pass the run, or ``run_id=`` (and ``session_id=``).
+
+        For a paused run, answer first, on its tool executions: ``confirmed=True``/``False``
+        (with an optional ``confirmation_note``) for ``tools_requiring_confirmation``, a
+        ``value`` on each field of ``user_input_schema`` for ``tools_requiring_user_input``,
+        ``result`` for ``tools_awaiting_external_execution``. Then pass the run as
+        ``run_response``, or pass ``run_id=`` with ``updated_tools=[...]`` (and
+        ``session_id=``) to continue a run stored by another process. Confirmed tools run,
+        rejected ones are reported to the model as rejected, external results are used as
+        given, and tools that already ran are not run again.
 
         Keyword options: run_id, updated_tools, session_id, stream_events, dependencies,
-        retries, debug_mode.
+        retries, debug_mode, request_limit, timeout.
 
         Raises:
-            ContinueRunError: The run is not paused, or a waiting tool call has no answer.
-                Nothing changes.
+            ContinueRunError: The run is completed, belongs to another agent, or a waiting
+                tool call has no answer. Nothing changes.
             RunNotFoundError: No such run.
         """
         bridge, loop, _, _ = _rt()
@@ -437,18 +467,26 @@ class Agent:
         run_response: RunOutput | None = None,
         *,
         stream: Literal[False] = False,
-        **options: Any,
+        **options: Unpack[ContinueOptions],
     ) -> Coroutine[Any, Any, RunOutput]: ...
 
     @overload
     def acontinue_run(
-        self, run_response: RunOutput | None = None, *, stream: Literal[True], **options: Any
+        self,
+        run_response: RunOutput | None = None,
+        *,
+        stream: Literal[True],
+        **options: Unpack[ContinueOptions],
     ) -> AsyncRunStream: ...
 
     def acontinue_run(
-        self, run_response: RunOutput | None = None, *, stream: bool = False, **options: Any
+        self,
+        run_response: RunOutput | None = None,
+        *,
+        stream: bool = False,
+        **options: Unpack[ContinueOptions],
     ) -> Coroutine[Any, Any, RunOutput] | AsyncRunStream:
-        """Continue a paused run asynchronously; arguments as for `continue_run`."""
+        """Continue a stored run asynchronously; arguments as for `continue_run`."""
         plan = self._continue_plan(run_response, stream, options, inline_sync=False)
         if stream:
             return AsyncRunStream(plan)
@@ -456,8 +494,9 @@ class Agent:
 
     def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
         """Cancel a run in flight: its current model or tool call is interrupted and it ends
-        with status ``cancelled`` and a RunCancelled event. Return False if no such run is
-        running."""
+        with status ``cancelled`` and a RunCancelled event, at its next step at the latest.
+        Return True when the run will stop; False if no such run is in flight, or it has its
+        answer already and is finishing."""
         return _rt()[2].cancel(run_id, reason)  # type: ignore[no-any-return]
 
     def get_last_run_output(self, session_id: str | None = None) -> RunOutput | None:
@@ -477,7 +516,11 @@ class Agent:
         if self.db is None or session_id is None:
             return _rt()[3].last_run(self.id, session_id)  # type: ignore[no-any-return]
         runs = await self.db.get_last_runs(session_id, limit=1)
-        return self._restore(runs[-1]) if runs else None
+        if not runs:
+            return None
+        from pilothouse.run.session import settle_if_interrupted
+
+        return self._restore(await settle_if_interrupted(self.db, runs[-1]))
 
     # ------------------------------------------------------------------ sessions
 
@@ -490,9 +533,16 @@ class Agent:
         return self.db
 
     async def aget_run_output(self, run_id: str) -> RunOutput | None:
-        """Return a stored run by id, or None."""
-        data = await self._store().get_run(run_id)
-        return self._restore(data) if data is not None else None
+        """Return a stored run by id, or None. A run whose process died while it ran is
+        returned (and stored from now on) as failed, with a message that it was
+        interrupted."""
+        store = self._store()
+        data = await store.get_run(run_id)
+        if data is None:
+            return None
+        from pilothouse.run.session import settle_if_interrupted
+
+        return self._restore(await settle_if_interrupted(store, data))
 
     def _restore(self, data: dict[str, Any]) -> RunOutput:
         """A stored run as a RunOutput; structured content of this agent's output_schema
@@ -580,7 +630,9 @@ class Agent:
 
     # ------------------------------------------------------------------ printing
 
-    def print_response(self, input: Any = None, *, stream: bool = False, **options: Any) -> None:
+    def print_response(
+        self, input: Any = None, *, stream: bool = False, **options: Unpack[PrintOptions]
+    ) -> None:
         """Run the agent and render the answer in the terminal with rich (live while
         streaming, tool calls shown). For development; use `run` in production."""
         from pilothouse.utils.pprint import print_response
@@ -593,18 +645,19 @@ class Agent:
         print_response(result, input=input if show_message else None, markdown=markdown)
 
     async def aprint_response(
-        self, input: Any = None, *, stream: bool = False, **options: Any
+        self, input: Any = None, *, stream: bool = False, **options: Unpack[PrintOptions]
     ) -> None:
         """Async `print_response`."""
         from pilothouse.utils.pprint import aprint_response
 
         markdown = options.pop("markdown", self.markdown)
         show_message = options.pop("show_message", True)
+        run_options = cast("RunOptions", options)
         if stream:
-            options.setdefault("stream_events", True)
-            result: Any = self.arun(input, stream=True, **options)
+            run_options.setdefault("stream_events", True)
+            result: Any = self.arun(input, stream=True, **run_options)
         else:
-            result = await self.arun(input, **options)
+            result = await self.arun(input, **run_options)
         await aprint_response(result, input=input if show_message else None, markdown=markdown)
 
     # ------------------------------------------------------------------ internals
@@ -613,25 +666,24 @@ class Agent:
         self,
         run_response: RunOutput | None,
         stream: bool,
-        options: dict[str, Any],
+        options: ContinueOptions,
         *,
         inline_sync: bool,
     ) -> RunPlan:
         """Check continue_run's arguments and plan the continued run."""
         from pilothouse.exceptions import RunNotFoundError
-        from pilothouse.run.pause import check_answers
 
         if type(stream) is not bool:
             raise TypeError(f"continue_run(): stream must be True or False, not {stream!r}.")
         run_id = options.pop("run_id", None)
         updated_tools = options.pop("updated_tools", None)
         session_id = options.pop("session_id", None)
-        unknown = {k: v for k, v in options.items() if k not in _CONTINUE_OPTIONS}
+        unknown = {k: v for k, v in options.items() if k not in CONTINUE_OPTIONS}
         if unknown:
             reject_unknown(
                 "continue_run()",
                 unknown,
-                ("run_response", "run_id", "updated_tools", "session_id", *_CONTINUE_OPTIONS),
+                ("run_response", "run_id", "updated_tools", "session_id", *CONTINUE_OPTIONS),
             )
         if run_response is not None and not isinstance(run_response, RunOutput):
             raise TypeError(
@@ -670,7 +722,7 @@ class Agent:
         if run_response is not None:
             # Check now, so that a bad call raises here and changes nothing. With a store the
             # run is checked again as stored, under its session's lease.
-            check_answers(run_response, answers)
+            _check_continuable(run_response, answers, has_store=self.db is not None)
         model = self.model if self.model is not None else _default_model()
         loop = _rt()[1]
         plan: RunPlan = loop.RunPlan(self, model, None, stream, inline_sync)
@@ -686,9 +738,7 @@ class Agent:
         )
         return plan
 
-    def _plan(
-        self, input: Any, stream: bool, options: dict[str, Any], *, inline_sync: bool
-    ) -> RunPlan:
+    def _plan(self, input: Any, stream: bool, options: RunOptions, *, inline_sync: bool) -> RunPlan:
         """Check the run's arguments and fix everything the run needs, without touching self."""
         if type(stream) is not bool:
             raise TypeError(f"run(): stream must be True or False, not {stream!r}.")
@@ -703,7 +753,6 @@ class Agent:
             _apply_run_options(plan, options)
         else:
             plan.output_schema = self.output_schema
-            plan.retries = self.retries
             plan.dependencies = self.dependencies
             plan.add_dependencies_to_context = self.add_dependencies_to_context
             plan.add_session_state_to_context = self.add_session_state_to_context
@@ -751,11 +800,11 @@ def _debug_logging(plan: RunPlan) -> None:
         enable_debug_logging()
 
 
-def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:
+def _apply_run_options(plan: RunPlan, options: Mapping[str, Any]) -> None:
     """Check the optional run() arguments and put them on the plan."""
-    unknown = {k: v for k, v in options.items() if k not in _RUN_OPTIONS}
+    unknown = {k: v for k, v in options.items() if k not in RUN_OPTIONS}
     if unknown:
-        reject_unknown("run()", unknown, ("input", "stream", *_RUN_OPTIONS))
+        reject_unknown("run()", unknown, ("input", "stream", *RUN_OPTIONS))
     agent = plan.agent
     get = options.get
     stream_events = get("stream_events", False)
@@ -773,8 +822,14 @@ def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:
         raise ValueError(f"run(): retries must be a whole number >= 0, not {retries!r}.")
     plan.retries = retries
     state = get("session_state")
-    check_type("run()", "session_state", state, dict, "a dict")
+    if state is not None:
+        check_type("run()", "session_state", state, dict, "a dict")
+        check_storable("run()", "session_state", state)
     plan.session_state = state
+    if "request_limit" in options:
+        plan.request_limit = check_limit("run()", "request_limit", get("request_limit"))
+    if "timeout" in options:
+        plan.timeout = check_seconds("run()", "timeout", get("timeout"))
     dependencies = agent.dependencies
     run_deps = get("dependencies")
     if run_deps is not None:
@@ -794,8 +849,8 @@ def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:
         agent.add_session_state_to_context if add_state is None else bool(add_state)
     )
     add_history = get("add_history_to_context")
-    if add_history and agent.db is None:
-        raise ValueError("run(): add_history_to_context needs an Agent with a db (session store).")
+    if add_history and plan.store is None:
+        plan.store = _process_store("run()")
     plan.add_history_to_context = (
         agent.add_history_to_context if add_history is None else bool(add_history)
     )
@@ -809,10 +864,9 @@ def _apply_run_options(plan: RunPlan, options: dict[str, Any]) -> None:
 
         check_output_schema(schema, "run()")
     plan.output_schema = schema if schema is not None else agent.output_schema
-    for kind in _MEDIA_KINDS:
-        items = get(kind)
-        if items is not None:
-            plan.media[kind] = _check_media(kind, items)
+    media = {kind: _check_media(kind, get(kind)) for kind in _MEDIA_KINDS if get(kind) is not None}
+    if media:
+        plan.media = media
 
 
 def _check_media(kind: str, items: Any) -> list[Any]:
@@ -835,6 +889,49 @@ _AGENT_PARAMETERS = tuple(
         1 : Agent.__init__.__code__.co_kwonlyargcount + 1
     ]
 )
+
+
+def _check_continuable(
+    out: RunOutput, answers: Sequence[ToolExecution] | None, *, has_store: bool
+) -> None:
+    """Raise ContinueRunError unless ``out`` can be continued (with these answers)."""
+    from pilothouse.exceptions import ContinueRunError
+    from pilothouse.run.output import RunStatus
+    from pilothouse.run.pause import check_answers
+
+    status = out.status
+    if status is RunStatus.paused:
+        check_answers(out, answers)
+    elif status is RunStatus.completed or (status is RunStatus.running and not has_store):
+        raise ContinueRunError(
+            f"run {out.run_id} is {status.value}: only a paused, failed, cancelled or "
+            "interrupted run can be continued."
+        )
+
+
+def _tool_choice_name(choice: Any) -> str:
+    """A tool choice given in OpenAI's dict form, as the tool's name."""
+    function = choice.get("function") if isinstance(choice, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(name, str) or choice.get("type", "function") != "function":
+        raise TypeError(
+            "Agent(): tool_choice must be 'auto', 'none', 'required', a tool name, or "
+            '{"type": "function", "function": {"name": "<tool name>"}}; '
+            f"not {choice!r}."
+        )
+    return name
+
+
+def _process_store(where: str) -> SessionStore:
+    """The process-local session store, for history and memories without a db."""
+    from pilothouse.db.inmemory import process_store
+
+    logger.debug(
+        "%s: no db given; history and memories are kept in this process only "
+        "(pass db=SqliteDb('agents.db') to keep them)",
+        where,
+    )
+    return process_store()
 
 
 def _default_model() -> Model:

@@ -22,7 +22,7 @@ from pilothouse.db.errors import (
     StaleStateError,
     StoreError,
 )
-from pilothouse.db.inmemory import InMemoryDb
+from pilothouse.db.inmemory import InMemoryDb, process_store
 from pilothouse.db.lease import SessionLease, new_lease_owner
 from pilothouse.db.records import MemoryRecord, SessionRecord
 
@@ -45,6 +45,7 @@ __all__ = [
     "StaleStateError",
     "StoreError",
     "new_lease_owner",
+    "process_store",
 ]
 
 # Names whose modules import SQLAlchemy and a driver: loaded when first asked for.

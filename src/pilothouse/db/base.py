@@ -128,6 +128,7 @@ class SessionStore(ABC):
         """
         session_id = check_id("run['session_id']", run.get("session_id"))
         check_ttl(lease_ttl)
+        previous = await self.peek_session_lease(session_id)
         if not await self.acquire_session_lease(session_id, lease_owner, lease_ttl):
             return None
         try:
@@ -151,7 +152,7 @@ class SessionStore(ABC):
             with contextlib.suppress(Exception):
                 await self.release_session_lease(session_id, lease_owner)
             raise
-        return RunStart(state, version)
+        return RunStart(state, version, previous is not None and previous != lease_owner)
 
     async def finish_run(
         self,
@@ -223,6 +224,11 @@ class SessionStore(ABC):
     @abstractmethod
     async def renew_session_lease(self, session_id: str, owner: str, ttl: float) -> bool:
         """Extend ``owner``'s lease to now + ``ttl``; False when ``owner`` no longer holds it."""
+
+    async def peek_session_lease(self, session_id: str) -> str | None:
+        """The owner named by the session's lease, expired or not (a released lease is
+        gone), or None. Stores that cannot tell cheaply return None."""
+        return None
 
     @abstractmethod
     async def release_session_lease(self, session_id: str, owner: str) -> bool:

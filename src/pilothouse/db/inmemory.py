@@ -23,7 +23,7 @@ from pilothouse.db.values import (
     run_row,
 )
 
-__all__ = ["InMemoryDb"]
+__all__ = ["InMemoryDb", "process_store"]
 
 
 @dataclass(slots=True)
@@ -47,9 +47,21 @@ class InMemoryDb(SessionStore):
     tested against it behaves the same on a database. A plain threading lock guards the data:
     no method awaits while holding it, so it never blocks an event loop for longer than a
     dict operation, and it works from any loop or thread.
+
+    Args:
+        max_sessions: Keep at most this many sessions; the oldest one that no run holds is
+            forgotten (with its runs) to make room for a new one. None: no bound.
+        max_runs_per_session: Keep at most this many runs per session; the oldest finished
+            runs are forgotten first. None: no bound.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, max_sessions: int | None = None, max_runs_per_session: int | None = None
+    ) -> None:
+        check_limit(max_sessions, name="max_sessions")
+        check_limit(max_runs_per_session, name="max_runs_per_session")
+        self._max_sessions = max_sessions
+        self._max_runs = max_runs_per_session
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
         self._runs: dict[str, _Run] = {}
@@ -74,6 +86,8 @@ class InMemoryDb(SessionStore):
     ) -> _Session:
         session = self._sessions.get(session_id)
         if session is None:
+            if self._max_sessions is not None and len(self._sessions) >= self._max_sessions:
+                self._forget_a_session()
             record = SessionRecord(session_id, user_id, agent_id, {}, 0, now, now, 0)
             session = self._sessions[session_id] = _Session(record)
         elif fill:
@@ -130,6 +144,31 @@ class InMemoryDb(SessionStore):
                 self._runs.pop(run_id, None)
             return True
 
+    def _forget_a_session(self) -> None:
+        """Make room for a new session: forget the oldest one no run holds a lease on."""
+        now = time.monotonic()
+        for session_id in self._sessions:
+            lease = self._leases.get(session_id)
+            if lease is None or lease[1] <= now:
+                session = self._sessions.pop(session_id)
+                self._leases.pop(session_id, None)
+                for run_id in session.run_ids:
+                    self._runs.pop(run_id, None)
+                return
+
+    def _forget_old_runs(self, session: _Session) -> None:
+        """Forget a session's oldest finished runs beyond the bound."""
+        assert self._max_runs is not None
+        excess = len(session.run_ids) - self._max_runs
+        kept: list[str] = []
+        for run_id in session.run_ids:
+            if excess > 0 and self._runs[run_id].status not in _UNFINISHED:
+                del self._runs[run_id]
+                excess -= 1
+            else:
+                kept.append(run_id)
+        session.run_ids = kept
+
     # --- runs -----------------------------------------------------------------------------
 
     async def insert_run(self, run: dict[str, Any]) -> None:
@@ -145,6 +184,8 @@ class InMemoryDb(SessionStore):
             )
             self._runs[row.run_id] = _Run(row.session_id, row.status, row.data)
             session.run_ids.append(row.run_id)
+            if self._max_runs is not None and len(session.run_ids) > self._max_runs:
+                self._forget_old_runs(session)
             session.record.run_count += 1
             session.record.updated_at = now
 
@@ -260,6 +301,12 @@ class InMemoryDb(SessionStore):
             self._leases[session_id] = (owner, time.monotonic() + ttl)
             return True
 
+    async def peek_session_lease(self, session_id: str) -> str | None:
+        """The owner named by the session's lease, expired or not, or None."""
+        with self._lock:
+            lease = self._leases.get(session_id)
+            return None if lease is None else lease[0]
+
     async def release_session_lease(self, session_id: str, owner: str) -> bool:
         """Give up ``owner``'s lease."""
         with self._lock:
@@ -335,3 +382,21 @@ class InMemoryDb(SessionStore):
 
     async def close(self) -> None:
         """Nothing to release; the data stays for as long as the object lives."""
+
+
+_UNFINISHED = frozenset({"PENDING", "RUNNING", "PAUSED"})
+_process_store: InMemoryDb | None = None
+_process_store_lock = threading.Lock()
+
+
+def process_store() -> InMemoryDb:
+    """The session store of agents that ask for history or memories without a db.
+
+    It lives in this process only and is bounded (10,000 sessions of at most 100 runs each),
+    so that a long-lived process does not grow without end.
+    """
+    global _process_store
+    with _process_store_lock:
+        if _process_store is None:
+            _process_store = InMemoryDb(max_sessions=10_000, max_runs_per_session=100)
+        return _process_store

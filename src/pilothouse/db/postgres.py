@@ -79,6 +79,7 @@ class _RunSql:
         self.start = (
             f"WITH found AS (SELECT 1 FROM {r} WHERE run_id = %(run_id)s "
             "AND session_id = %(session_id)s), "
+            f"previous AS (SELECT owner FROM {lease} WHERE session_id = %(session_id)s), "
             f"lease AS (INSERT INTO {lease} AS l (session_id, owner, expires_at) "
             f"SELECT CAST(%(session_id)s AS VARCHAR), CAST(%(owner)s AS VARCHAR), {_NOW} + "
             "CAST(%(ttl)s AS DOUBLE PRECISION) "
@@ -104,7 +105,8 @@ class _RunSql:
             "CAST(%(now)s AS DOUBLE PRECISION), CAST(%(data)s AS JSONB) FROM session "
             "WHERE NOT %(resume)s RETURNING seq) "
             "SELECT EXISTS (SELECT 1 FROM found), EXISTS (SELECT 1 FROM lease), "
-            "session.session_state, session.state_version "
+            "session.session_state, session.state_version, "
+            "EXISTS (SELECT 1 FROM previous WHERE owner <> %(owner)s) "
             "FROM (SELECT 1) AS one LEFT JOIN session ON true"
         )
         self.finish = (
@@ -333,7 +335,7 @@ class PostgresDb(SqlStore):
             params["now"] = time.time()
             row_found = await (await conn.execute(sql.start, params)).fetchone()
             assert row_found is not None  # the SELECT always returns its one row
-            found, leased, state, version = row_found
+            found, leased, state, version, took_over = row_found
             if found and not resume:
                 raise DuplicateRunError(f"{label}: run {row.run_id!r} is already stored")
             if resume and not found:
@@ -342,7 +344,7 @@ class PostgresDb(SqlStore):
                 )
             if not leased:
                 return None
-            return RunStart(dict(state or {}), int(version))
+            return RunStart(dict(state or {}), int(version), bool(took_over))
 
         # A unique violation means another writer inserted the same run id at the same time:
         # the retry, which sees it, reports the duplicate.

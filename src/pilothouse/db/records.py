@@ -41,7 +41,12 @@ class MemoryRecord:
 @dataclass(slots=True)
 class RunStart:
     """What `SessionStore.start_run` read when it began a run: the session's state and the
-    version to compare-and-set against when the run ends."""
+    version to compare-and-set against when the run ends.
+
+    ``took_over`` is True when the lease was taken from another owner whose lease had
+    expired without being released: a process that died while running a run of the session.
+    """
 
     session_state: dict[str, Any] = field(default_factory=dict)
     state_version: int = 0
+    took_over: bool = False

@@ -89,6 +89,7 @@ class _RunSql:
             _name(tables.runs.name),
             _name(tables.leases.name),
         )
+        self.lease_owner = f"SELECT owner FROM {lease} WHERE session_id = :session_id"
         self.take_lease = (
             f"INSERT INTO {lease} (session_id, owner, expires_at) "
             "VALUES (:session_id, :owner, :now + :ttl) "
@@ -318,6 +319,7 @@ class SqliteDb(SqlStore):
             _begin(conn)
             ok = False
             try:
+                previous = conn.execute(sql.lease_owner, params).fetchone()
                 if conn.execute(sql.take_lease, params).fetchone() is None:
                     return None
                 session = conn.execute(sql.count_run, params).fetchone()
@@ -353,7 +355,8 @@ class SqliteDb(SqlStore):
                     if inserted is None:
                         raise DuplicateRunError(f"{label}: run {row.run_id!r} is already stored")
                 ok = True
-                return RunStart(json.loads(state) if state else {}, int(version))
+                took_over = previous is not None and previous[0] != lease_owner
+                return RunStart(json.loads(state) if state else {}, int(version), took_over)
             finally:
                 _end(conn, ok)
 

@@ -216,8 +216,9 @@ TurnFunction = Callable[[list[Message], list[ToolDefinition]], Any]
 class FunctionModel(Model):
     """A model whose every turn is decided by your function.
 
-    ``function(messages, tools)`` gets the messages so far and the tool definitions and
-    returns the next assistant turn: a str (the final answer), a `ToolCall` or a list of them,
+    ``function(messages, tools)`` gets the messages so far and the definitions of the tools
+    it may call now (none when the request's tool choice is ``"none"``) and returns the next
+    assistant turn: a str (the final answer), a `ToolCall` or a list of them,
     or a `ModelResponse`. It may be ``async`` and may raise (for instance a
     `ModelProviderError` to test retries). ``stream_function(messages, tools)``, if given, is
     used instead to stream: a (async) generator yielding str pieces, `ToolCall`s or
@@ -248,7 +249,8 @@ class FunctionModel(Model):
     ) -> AsyncIterator[ModelDelta]:
         """Ask the function (or stream function) for the next turn and yield it."""
         history = list(messages)
-        tools = list(request.tools)
+        # The tools the model may call now: none when the request says so.
+        tools = list(request.tools) if request.tool_choice != "none" else []
         if self.stream_function is not None:
             async for delta in self._stream_from_function(history, tools):
                 yield delta

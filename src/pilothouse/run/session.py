@@ -12,10 +12,12 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.db.errors import DuplicateRunError, RunNotFoundError
 from pilothouse.db.lease import LeaseRenewal, SessionLease, new_lease_owner, wait_for_lease
+from pilothouse.exceptions import ReentrantRunError
 from pilothouse.models.message import Message
 from pilothouse.run.output import (
     MEDIA_KINDS,
@@ -29,12 +31,27 @@ if TYPE_CHECKING:
     from pilothouse.db.base import SessionStore
     from pilothouse.db.records import RunStart
 
-__all__ = ["SessionIO", "history_messages"]
+__all__ = [
+    "INTERRUPTED",
+    "SessionIO",
+    "enter_tool_call",
+    "history_messages",
+    "leave_tool_call",
+    "mark_interrupted",
+    "settle_if_interrupted",
+]
 
 logger = logging.getLogger("pilothouse")
 
-# How long a run's lease lives without renewal: a crashed holder blocks its session this long.
-LEASE_TTL = 30.0
+# How long a run's lease lives without renewal: a crashed holder blocks its session this long,
+# and the run it was running is recognised as interrupted after that. It is renewed every
+# third of that while the run is alive.
+LEASE_TTL = 10.0
+# What an interrupted run says, as the content of its stored run.
+INTERRUPTED = (
+    "The run was interrupted: the process running it stopped before the run ended. "
+    "Continue it with continue_run()."
+)
 
 
 class SessionIO:
@@ -86,6 +103,12 @@ class SessionIO:
         if self.finished or self._owner is not None:
             raise RuntimeError("a SessionIO serves one run")
         session_id = self._session_id = out.session_id or ""
+        if (id(self.store), session_id) in _sessions_of_callers.get():
+            raise ReentrantRunError(
+                f"a tool of a run on session {session_id!r} started another run on that same "
+                "session: it would wait for the run that waits for it. Give the inner run "
+                "its own session_id."
+            )
         owner = self._owner = new_lease_owner()
         run = out.to_dict(compact=True)
         store = self.store
@@ -102,6 +125,9 @@ class SessionIO:
             self._held = not isinstance(exc, _NOTHING_CHANGED)
             raise
         self._held = True
+        if started.took_over:
+            # The lease was left by a process that died: its run never ended.
+            await mark_interrupted(store, session_id, exclude=out.run_id)
         self.lease = SessionLease(session_id, owner, LEASE_TTL)
         self._renewal = LeaseRenewal(store, self.lease)
         stored = started.session_state
@@ -122,26 +148,37 @@ class SessionIO:
         )
         return history_messages(runs, num_messages)
 
+    async def checkpoint(self, out: RunOutput) -> None:
+        """Store the run's progress so far (it stays RUNNING), to resume from if it stops."""
+        if self.lease is not None and not self.lease.lost:
+            await self.store.update_run(out.to_dict(compact=True))
+
     async def finish(self, out: RunOutput) -> None:
-        """Finalise the run's row and write the session state back; release the lease."""
-        self.finished = True
+        """Finalise the run's row and write the session state back; release the lease.
+
+        ``finished`` turns True only once the row is written: a write that fails keeps the
+        lease, so that the caller can try again (without the session state, say) and the
+        stored status still becomes the returned one.
+        """
         if self.lease is None:
             # begin did not complete: there is no row of this run to finalise.
+            self.finished = True
             await self.release()
             return
+        await self._stop_renewal()
+        state = out.session_state
+        changed = state is not None and state != self._state_at_start
+        lease_kept = not self.lease.lost
+        written = await self.store.finish_run(
+            out.to_dict(compact=True),
+            lease_owner=self.lease.owner,
+            state=state if changed and lease_kept else None,
+            expected_version=self._version,
+        )
+        self.finished = True
+        if written:
+            self._held = False  # released in the same step
         try:
-            await self._stop_renewal()
-            state = out.session_state
-            changed = state is not None and state != self._state_at_start
-            lease_kept = not self.lease.lost
-            written = await self.store.finish_run(
-                out.to_dict(compact=True),
-                lease_owner=self.lease.owner,
-                state=state if changed and lease_kept else None,
-                expected_version=self._version,
-            )
-            if written:
-                self._held = False  # released in the same step
             if changed and not (written and lease_kept):
                 assert state is not None
                 await self._merge_state(state)
@@ -211,3 +248,73 @@ def history_messages(runs: Sequence[dict[str, Any]], num_messages: int | None) -
         while messages and messages[0].role != "user":
             messages.pop(0)
     return messages
+
+
+async def mark_interrupted(store: SessionStore, session_id: str, *, exclude: str | None) -> None:
+    """Mark the session's RUNNING runs (but ``exclude``) as interrupted: status error.
+
+    Called by the holder of the session's lease: no other run of the session can be in
+    flight, so a run still RUNNING was left so by a process that died.
+    """
+    runs = await store.get_last_runs(
+        session_id, limit=_INTERRUPTED_WINDOW, statuses=[RunStatus.running.value]
+    )
+    for data in runs:
+        if data.get("run_id") != exclude:
+            await store.update_run(_interrupted(data))
+            logger.warning("run %s was interrupted; marked as failed", data.get("run_id"))
+
+
+async def settle_if_interrupted(store: SessionStore, data: dict[str, Any]) -> dict[str, Any]:
+    """A stored run as it really is: one left RUNNING with nobody holding its session's
+    lease was interrupted, and is marked so (and returned so)."""
+    if data.get("status") != RunStatus.running.value or not data.get("session_id"):
+        return data
+    session_id = str(data["session_id"])
+    probe = new_lease_owner()
+    if not await store.acquire_session_lease(session_id, probe, LEASE_TTL):
+        return data  # a live run holds the session: it is running
+    try:
+        fresh = await store.get_run(str(data["run_id"]))
+        if fresh is None or fresh.get("status") != RunStatus.running.value:
+            return fresh or data
+        marked = _interrupted(fresh)
+        await store.update_run(marked)
+        return marked
+    finally:
+        await store.release_session_lease(session_id, probe)
+
+
+def _interrupted(data: dict[str, Any]) -> dict[str, Any]:
+    marked = dict(data)
+    marked["status"] = RunStatus.error.value
+    marked["content"] = INTERRUPTED
+    marked["content_type"] = "str"
+    return marked
+
+
+# How far back the runs of a session are searched for interrupted ones: runs of a session
+# take turns, so a run left RUNNING is among the last few.
+_INTERRUPTED_WINDOW = 10
+
+
+# The sessions (store, session id) whose runs the current code is a tool call of.
+_sessions_of_callers: ContextVar[frozenset[tuple[int, str]]] = ContextVar(
+    "pilothouse_sessions_of_callers", default=frozenset()
+)
+
+
+def enter_tool_call(session_io: SessionIO) -> Token[frozenset[tuple[int, str]]] | None:
+    """Mark what follows (a tool call) as running inside this run's session, so that a run
+    it starts on the same session fails at once instead of waiting forever. Undo it with
+    `leave_tool_call`."""
+    if session_io.lease is None:
+        return None
+    key = (id(session_io.store), session_io.lease.session_id)
+    return _sessions_of_callers.set(_sessions_of_callers.get() | {key})
+
+
+def leave_tool_call(token: Token[frozenset[tuple[int, str]]] | None) -> None:
+    """Undo `enter_tool_call`."""
+    if token is not None:
+        _sessions_of_callers.reset(token)

@@ -224,9 +224,11 @@ async def test_a_store_that_goes_away_ends_the_run_in_error_and_recovers() -> No
     assert (await agent.aget_last_run_output("s")).run_id == again.run_id  # type: ignore[union-attr]
 
 
-def test_history_and_memories_need_a_store() -> None:
-    with pytest.raises(ValueError, match="need a session store"):
-        Agent(model=FunctionModel(remembers_names), add_history_to_context=True)
+def test_history_and_memories_without_a_store_use_the_process_store() -> None:
+    from pilothouse.db import process_store
+
+    agent = Agent(model=FunctionModel(remembers_names), add_history_to_context=True)
+    assert agent.db is process_store()
     with pytest.raises(TypeError, match="db must be a session store"):
         Agent(model=FunctionModel(remembers_names), db="sqlite:///x.db")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no session store"):

@@ -103,7 +103,9 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         recorded.append(delay)
         await real_sleep(0)
 
-    monkeypatch.setattr("pilothouse.run.loop._sleep", fake_sleep)
+    monkeypatch.setattr("pilothouse.run.steps.model_request._sleep", fake_sleep)
+    # Without jitter, so that the delays are exact.
+    monkeypatch.setattr("pilothouse.run.steps.model_request._jitter", lambda: 1.0)
     return recorded
 
 

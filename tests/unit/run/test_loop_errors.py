@@ -24,7 +24,9 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         recorded.append(delay)
         await real_sleep(0)
 
-    monkeypatch.setattr("pilothouse.run.loop._sleep", fake_sleep)
+    monkeypatch.setattr("pilothouse.run.steps.model_request._sleep", fake_sleep)
+    # Without jitter, so that the delays are exact.
+    monkeypatch.setattr("pilothouse.run.steps.model_request._jitter", lambda: 1.0)
     return recorded
 
 
@@ -45,7 +47,9 @@ def failing(
 @pytest.mark.parametrize("status", [429, 500, 503, None])
 def test_retryable_errors_are_retried(sleeps: list[float], status: int | None) -> None:
     model, attempts = failing(2, ModelProviderError("busy", status_code=status))
-    out = Agent(model=model, retries=2, delay_between_retries=0.5).run("x")
+    out = Agent(model=model, retries=2, delay_between_retries=0.5, exponential_backoff=False).run(
+        "x"
+    )
     assert out.status is RunStatus.completed
     assert out.content == "recovered"
     assert len(attempts) == 3
@@ -60,6 +64,10 @@ def test_exponential_backoff_and_retry_after(sleeps: list[float]) -> None:
     model, _ = failing(1, ModelProviderError("slow down", status_code=429, retry_after=7.5))
     Agent(model=model, retries=1, delay_between_retries=1).run("x")
     assert sleeps == [7.5]
+    sleeps.clear()
+    model, _ = failing(2, ModelProviderError("slow down", status_code=429))
+    Agent(model=model, retries=2, delay_between_retries=1).run("x")
+    assert sleeps == [1, 2]  # exponential by default
 
 
 def test_run_level_retries_override_the_agent(sleeps: list[float]) -> None:

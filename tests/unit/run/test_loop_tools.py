@@ -172,15 +172,16 @@ def test_injected_parameters_are_hidden_and_passed() -> None:
 def test_tool_call_limit_stops_further_calls() -> None:
     calls: list[str] = []
 
-    def count() -> str:
+    def count(n: int) -> str:
         """Count."""
         calls.append("x")
         return "counted"
 
     def always_call(messages: list[Message], tools: list[ToolDefinition]) -> Any:
-        if sum(m.role == "tool" for m in messages) >= 5:
+        done = sum(m.role == "tool" for m in messages)
+        if done >= 5:
             return "gave up"
-        return [ToolCall(name="count"), ToolCall(name="count")]
+        return [ToolCall(name="count", arguments={"n": done + i}) for i in range(2)]
 
     out = Agent(model=FunctionModel(always_call), tools=[count], tool_call_limit=3).run("x")
     assert len(calls) == 3

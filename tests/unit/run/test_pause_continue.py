@@ -206,7 +206,7 @@ def test_continuing_a_run_that_is_not_paused_raises_and_changes_nothing() -> Non
     assert done.status is RunStatus.completed
     before = done.to_dict()
 
-    with pytest.raises(ContinueRunError, match="not paused"):
+    with pytest.raises(ContinueRunError, match="is COMPLETED"):
         agent.continue_run(done)
     assert done.to_dict() == before
 
@@ -301,7 +301,7 @@ async def test_paused_run_is_stored_and_continued_from_the_store() -> None:
     runs = await db.get_last_runs("s1", limit=10)
     assert len(runs) == 1  # continued in place, not a second run
 
-    with pytest.raises(ContinueRunError, match="not paused"):
+    with pytest.raises(ContinueRunError, match="is COMPLETED"):
         await agent.acontinue_run(run_id=paused.run_id, updated_tools=[answer])
     assert deleted == ["g"]
 
@@ -356,7 +356,7 @@ def test_sync_stream_continue_of_a_finished_stored_run_raises_on_first_step() ->
     stream = agent.continue_run(
         run_id=done.run_id, updated_tools=[answer], session_id="st", stream=True
     )
-    with pytest.raises(ContinueRunError, match="not paused"):
+    with pytest.raises(ContinueRunError, match="is COMPLETED"):
         next(iter(stream))
     assert agent.get_run_output(done.run_id).status is RunStatus.completed  # type: ignore[union-attr]
 
