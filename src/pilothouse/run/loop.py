@@ -86,6 +86,7 @@ class RunPlan:
         "model",
         "output",
         "output_schema",
+        "rerun",
         "resume",
         "retries",
         "session_id",
@@ -122,6 +123,8 @@ class RunPlan:
         self.media: dict[str, list[Any]] = {}
         self.output_schema: type[BaseModel] | None = None
         self.resume: Resume | None = None
+        # The run may already be stored by an earlier execution of it (see `SessionIO.begin`).
+        self.rerun = False
 
 
 @dataclass(slots=True)
@@ -235,7 +238,10 @@ async def _run(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                 handle.waiting_task = task
                 try:
                     ctx.session_state = await session_io.begin(
-                        out, default_state=agent.session_state, run_state=plan.session_state
+                        out,
+                        default_state=agent.session_state,
+                        run_state=plan.session_state,
+                        rerun=plan.rerun,
                     )
                     if plan.add_history_to_context:
                         history = await session_io.history(
@@ -670,7 +676,11 @@ async def _load_paused(
         session_id = found.get("session_id")
     plan.output.session_id = session_id
     state = await session_io.begin(
-        plan.output, default_state=plan.agent.session_state, run_state=None, resume=True
+        plan.output,
+        default_state=plan.agent.session_state,
+        run_state=None,
+        resume=True,
+        rerun=plan.rerun,
     )
     data = await store.get_run(run_id)
     if data is None or data.get("session_id") != session_id:
