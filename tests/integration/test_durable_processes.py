@@ -53,10 +53,12 @@ class Processes:
         self.base = [sys.executable, str(SCRIPT), "", system_db, agent_db, str(workdir)]
         self.workdir = workdir
         self.started: list[subprocess.Popen[str]] = []
+        self.logs: list[Any] = []
 
     def start(self, role: str, *args: str) -> subprocess.Popen[str]:
         command = [*self.base[:2], role, *self.base[3:], *args]
         log = open(self.workdir / f"{role}-{len(self.started)}.log", "w")  # noqa: SIM115
+        self.logs.append(log)
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
         self.started.append(process)
         return process
@@ -85,6 +87,10 @@ class Processes:
             if process.poll() is None:
                 process.kill()
             process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
+        for log in self.logs:
+            log.close()
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ def dbos_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             "name": "pilothouse-unit-tests",
             "system_database_url": f"sqlite:///{path}",
             "notification_listener_polling_interval_sec": 0.05,
+            "log_level": "WARNING",
         }
     )
     DBOS.launch()
