@@ -373,7 +373,12 @@ class Agent:
         Keyword options: stream_events, user_id, session_id, session_state, images, audio,
         videos, files (lists of `pilothouse.media` objects, sent with the input), dependencies,
         metadata, retries, knowledge_filters, output_schema, add_history_to_context,
-        add_dependencies_to_context, add_session_state_to_context, debug_mode.
+        add_dependencies_to_context, add_session_state_to_context, debug_mode, run_id (the
+        run's id instead of a random one), rerun (with run_id: execute that run again from
+        the start although an earlier execution of it may already be stored, as a process
+        that died mid-run leaves it; its row is reused and ends with this execution's status,
+        and the session lease it held is taken over at once. For durable-execution engines,
+        which guarantee that the earlier execution is gone).
         """
         bridge, loop, _, _ = _rt()
         plan = self._plan(input, stream, options, inline_sync=bridge.owns_loop())
@@ -448,7 +453,8 @@ class Agent:
         given, and tools that already ran are not run again.
 
         Keyword options: run_id, updated_tools, session_id, stream_events, dependencies,
-        retries, debug_mode, request_limit, timeout.
+        retries, debug_mode, request_limit, timeout, rerun (take over the session lease an
+        earlier execution of this continuation held; see `run`).
 
         Raises:
             ContinueRunError: The run is completed, belongs to another agent, or a waiting
@@ -747,7 +753,13 @@ class Agent:
         elif input is None:
             raise TypeError("run(): give the input to answer, e.g. agent.run('Tell me a joke').")
         model = self.model if self.model is not None else _default_model()
-        run_id = new_id()
+        run_id = options.get("run_id") if options else None
+        if run_id is None:
+            if options and options.get("rerun"):
+                raise ValueError("run(): rerun=True needs the run_id of the run to execute again.")
+            run_id = new_id()
+        elif not isinstance(run_id, str) or not run_id:
+            raise TypeError(f"run(): run_id must be a non-empty str, not {run_id!r}.")
         plan: RunPlan = _rt()[1].RunPlan(self, model, input, stream, inline_sync)
         if options:
             _apply_run_options(plan, options)
@@ -855,6 +867,10 @@ def _apply_run_options(plan: RunPlan, options: Mapping[str, Any]) -> None:
         agent.add_history_to_context if add_history is None else bool(add_history)
     )
     plan.debug_mode = bool(get("debug_mode"))
+    rerun = get("rerun", False)
+    if type(rerun) is not bool:
+        raise TypeError(f"run(): rerun must be True or False, not {rerun!r}.")
+    plan.rerun = rerun
     filters = get("knowledge_filters")
     check_type("run()", "knowledge_filters", filters, dict, "a dict")
     plan.knowledge_filters = filters

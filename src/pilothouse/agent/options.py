@@ -39,6 +39,8 @@ class RunOptions(TypedDict, total=False):
     debug_mode: bool
     request_limit: int | None
     timeout: float | None
+    run_id: str | None
+    rerun: bool
 
 
 class ContinueOptions(TypedDict, total=False):
@@ -53,6 +55,7 @@ class ContinueOptions(TypedDict, total=False):
     debug_mode: bool
     request_limit: int | None
     timeout: float | None
+    rerun: bool
 
 
 class PrintOptions(RunOptions, total=False):

@@ -46,6 +46,8 @@ class RunPlan:
     media: Mapping[str, list[Any]] = MappingProxyType({})
     output_schema: type[BaseModel] | None = None
     resume: Resume | None = None
+    # The run may already be stored by an earlier execution of it (see `SessionIO.begin`).
+    rerun = False
 
     def __init__(
         self, agent: Agent, model: Model, input: Any, stream: bool, inline_sync_tools: bool

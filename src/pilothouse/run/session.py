@@ -92,6 +92,7 @@ class SessionIO:
         default_state: dict[str, Any] | None,
         run_state: dict[str, Any] | None,
         resume: bool = False,
+        rerun: bool = False,
     ) -> dict[str, Any]:
         """Take the session's lease, store the run as running, and return the session state
         for this run: the agent's defaults, overlaid by the stored state, overlaid by the
@@ -99,6 +100,11 @@ class SessionIO:
 
         ``resume=True`` continues a run that is already stored (a paused run, perhaps
         started by another process): its row is left for `finish` to finalise.
+
+        ``rerun=True`` is for an execution of a run that may have been executed before by a
+        process that died (a durable-execution engine re-executing it): the lease owner is
+        derived from the run id, so that the lease the dead execution held is taken over at
+        once, and a row it stored is reused (as with ``resume``) instead of refused.
         """
         if self.finished or self._owner is not None:
             raise RuntimeError("a SessionIO serves one run")
@@ -109,12 +115,22 @@ class SessionIO:
                 "session: it would wait for the run that waits for it. Give the inner run "
                 "its own session_id."
             )
-        owner = self._owner = new_lease_owner()
+        owner = self._owner = f"run:{out.run_id}" if rerun else new_lease_owner()
         run = out.to_dict(compact=True)
         store = self.store
 
         async def take() -> RunStart | None:
-            return await store.start_run(run, lease_owner=owner, lease_ttl=LEASE_TTL, resume=resume)
+            nonlocal resume
+            try:
+                return await store.start_run(
+                    run, lease_owner=owner, lease_ttl=LEASE_TTL, resume=resume
+                )
+            except DuplicateRunError:
+                if not rerun or resume:
+                    raise
+            # Stored by an earlier execution of this run: carry on with its row.
+            resume = True
+            return await store.start_run(run, lease_owner=owner, lease_ttl=LEASE_TTL, resume=True)
 
         try:
             started = await wait_for_lease(take, session_id, ttl=LEASE_TTL, wait=None)

@@ -58,7 +58,10 @@ async def prepare(state: RunState) -> Next:
         state.handle.waiting_task = state.current_task()
         try:
             ctx.session_state = await session_io.begin(
-                out, default_state=agent.session_state, run_state=plan.session_state
+                out,
+                default_state=agent.session_state,
+                run_state=plan.session_state,
+                rerun=plan.rerun,
             )
             if plan.add_history_to_context:
                 history = await session_io.history(
@@ -227,7 +230,11 @@ async def _load_stored(
         session_id = found.get("session_id")
     state.out.session_id = session_id
     session_state = await session_io.begin(
-        state.out, default_state=state.agent.session_state, run_state=None, resume=True
+        state.out,
+        default_state=state.agent.session_state,
+        run_state=None,
+        resume=True,
+        rerun=state.plan.rerun,
     )
     data = await store.get_run(run_id)
     if data is None or data.get("session_id") != session_id:
@@ -261,36 +268,3 @@ async def _resolve_tools(state: RunState, tool_choice: str | None) -> None:
     limit = agent.tool_call_limit
     if limit is not None and state.calls_made >= limit:
         state.request.tool_choice = "none"
-
-
-async def _load_paused(
-    state: RunState, resume: Resume, session_io: SessionIO
-) -> tuple[RunOutput, dict[str, Any], list[ToolExecution]]:
-    """Take the paused run's session lease, read the run as stored and apply the answers.
-
-    The run is read again under the lease, so that two callers continuing the same run
-    cannot both run its tools: the second finds it no longer paused.
-    """
-    store = session_io.store
-    run_id = state.out.run_id
-    session_id = resume.session_id
-    if resume.run_response is not None:
-        session_id = session_id or resume.run_response.session_id
-    if session_id is None:
-        found = await store.get_run(run_id)
-        if found is None:
-            raise RunNotFoundError(f"no run {run_id!r} in the session store")
-        session_id = found.get("session_id")
-    state.out.session_id = session_id
-    session_state = await session_io.begin(
-        state.out, default_state=state.agent.session_state, run_state=None, resume=True
-    )
-    data = await store.get_run(run_id)
-    if data is None or data.get("session_id") != session_id:
-        raise RunNotFoundError(f"no run {run_id!r} in session {session_id!r} of the store")
-    out = RunOutput.from_dict(data)
-    answers = resume.answers
-    if answers is None and resume.run_response is not None:
-        answers = resume.run_response.tools
-    pending = apply_answers(out, answers)
-    return out, session_state, pending
