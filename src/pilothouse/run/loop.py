@@ -46,7 +46,7 @@ from pilothouse.run.pause import (
 from pilothouse.run.run_context import RunContext
 from pilothouse.run.session import SessionIO
 from pilothouse.run.structured import OutputValidationError, parse_answer, retry_message
-from pilothouse.tools import Function, cached_toolset, resolve_toolset
+from pilothouse.tools import Function, aresolve_toolset, cached_toolset
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -312,8 +312,9 @@ async def _run(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
         if agent.tools:
             toolset = cached_toolset(agent.tools)
             if toolset is None:
-                # First use: building schemas imports and inspects code, off the event loop.
-                toolset = await asyncio.to_thread(resolve_toolset, agent.tools)
+                # First use, or tools loaded at run time (MCP servers): schemas are built off
+                # the event loop.
+                toolset = await aresolve_toolset(agent.tools, ctx)
             by_name = toolset.by_name
             request = ModelRequest(
                 tools=toolset.definitions,
