@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pilothouse.tools.function import Function
-from pilothouse.tools.resolve import ToolSet, resolve_toolset
+from pilothouse.tools.resolve import ToolSet, cached_toolset, resolve_toolset
 from pilothouse.tools.toolkit import Toolkit
 
 __all__ = ["DynamicToolkit", "aresolve_toolset"]
@@ -52,9 +52,10 @@ class DynamicToolkit(Toolkit):
 async def aresolve_toolset(tools: Sequence[object] | None, run_context: Any = None) -> ToolSet:
     """Resolve a run's tools, first letting each `DynamicToolkit` among them load its tools.
 
-    Toolkits load concurrently; the list is then resolved like `resolve_toolset` does, in a
-    worker thread, since building schemas of plain functions the first time imports and
-    inspects code.
+    Toolkits load concurrently; the list is then resolved like `resolve_toolset` does. The
+    first time, that happens in a worker thread, since building the schemas of plain functions
+    imports and inspects code; once the other tools' schemas are built (their own tool set is
+    cached), it happens on the event loop: a few dictionary lookups per tool.
 
     Raises:
         Exception: What a toolkit's `aload` raised (the first one, when several fail), or what
@@ -62,9 +63,22 @@ async def aresolve_toolset(tools: Sequence[object] | None, run_context: Any = No
     """
     import asyncio  # imported here: `import pilothouse.tools` must stay cheap
 
-    dynamic = [entry for entry in tools or () if isinstance(entry, DynamicToolkit)]
+    entries = list(tools or ())
+    dynamic = [entry for entry in entries if isinstance(entry, DynamicToolkit)]
     if len(dynamic) == 1:
         await dynamic[0].aload(run_context)
     elif dynamic:
         await asyncio.gather(*(toolkit.aload(run_context) for toolkit in dynamic))
-    return await asyncio.to_thread(resolve_toolset, tools)
+    if not dynamic:
+        return await asyncio.to_thread(resolve_toolset, entries)
+    static = [entry for entry in entries if not isinstance(entry, DynamicToolkit)]
+    if cached_toolset(static) is not None:
+        return resolve_toolset(entries)
+    return await asyncio.to_thread(_resolve_with_static_part, static, entries)
+
+
+def _resolve_with_static_part(static: list[object], entries: list[object]) -> ToolSet:
+    # The static part's own tool set is cached, so that later runs can tell that its schemas
+    # are built and resolve the whole list on the event loop.
+    resolve_toolset(static)
+    return resolve_toolset(entries)

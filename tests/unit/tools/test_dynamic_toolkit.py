@@ -117,3 +117,31 @@ async def test_several_dynamic_toolkits_load_concurrently() -> None:
     release.set()
     toolset = await asyncio.wait_for(resolving, 5)
     assert [f.name for f in toolset.functions] == ["one", "two"]
+
+
+async def test_once_the_static_tools_are_built_resolution_stays_on_the_event_loop(
+    monkeypatch: Any,
+) -> None:
+    threads: list[object] = []
+    to_thread = asyncio.to_thread
+
+    async def counting(fn: Any, *args: Any) -> Any:
+        threads.append(fn)
+        return await to_thread(fn, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+
+    def lookup(key: str) -> str:
+        """Look something up."""
+        return key
+
+    remote = Remote("alpha")
+    tools = [lookup, remote]
+    first = await aresolve_toolset(tools)
+    assert len(threads) == 1
+    remote.names = ["alpha", "beta"]
+    second = await aresolve_toolset(tools)
+    assert len(threads) == 1, "the second resolution should not need a worker thread"
+    assert [f.name for f in first.functions] == ["lookup", "alpha"]
+    assert [f.name for f in second.functions] == ["lookup", "alpha", "beta"]
+    assert second.functions[0] is first.functions[0]
