@@ -269,6 +269,24 @@ async def test_a_server_that_cannot_start_ends_the_run_with_an_error_event() -> 
     assert output.status is RunStatus.error
 
 
+async def test_runs_waiting_for_a_server_that_never_answers_fail_together() -> None:
+    from pilothouse.tools.mcp import MCPTools
+
+    silent = [sys.executable, "-c", "import time; time.sleep(60)"]
+    tools = MCPTools(command=silent, connect_timeout=2)
+    agent = Agent(model=FunctionModel(lambda m, t: "unreachable"), tools=[tools])
+    started = time.monotonic()
+    try:
+        outputs = await asyncio.gather(*(agent.arun("Go") for _ in range(20)))
+    finally:
+        await tools.aclose()
+    elapsed = time.monotonic() - started
+    assert all(o.status is RunStatus.error for o in outputs)
+    assert all("within 2s" in o.content for o in outputs), outputs[0].content
+    # One connection attempt for all of them, not one after the other.
+    assert elapsed < 10
+
+
 async def test_one_toolkit_serves_100_concurrent_runs() -> None:
     def decide(messages: list[Message], tools: list[Any]) -> Any:
         if messages[-1].role == "tool":

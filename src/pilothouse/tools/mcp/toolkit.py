@@ -61,7 +61,10 @@ class _LoopState:
     # instead of each trying (and waiting) again.
     attempts: int = 0
     failure: str | None = None
+    # The same for listings of the tools.
     listing: asyncio.Lock | None = field(default=None)
+    listings: int = 0
+    listing_failure: MCPToolsError | None = None
 
 
 class MCPTools(DynamicToolkit):
@@ -219,17 +222,27 @@ class MCPTools(DynamicToolkit):
             import asyncio
 
             state.listing = asyncio.Lock()
+        listings_seen = state.listings
         async with state.listing:
             if self._loaded is not None and not self._stale:
                 return
+            failure = state.listing_failure
+            if state.listings != listings_seen and failure is not None and self._loaded is None:
+                # The listing this run waited for has just failed: fail alike, at once, rather
+                # than each waiting run trying (and maybe waiting out a timeout) again.
+                raise type(failure)(str(failure))
+            state.listings += 1
             try:
                 await self._list(run_context)
             except Exception as exc:
+                state.listing_failure = exc if isinstance(exc, MCPToolsError) else None
                 if self._loaded is None:
                     raise
                 # A refresh failed: keep offering the tools listed before; calls will tell.
                 logger.warning("could not list the tools of %s again: %s", self._describe(), exc)
                 self._stale = False
+            else:
+                state.listing_failure = None
 
     async def _list(self, run_context: Any) -> None:
         from pilothouse.tools.mcp.connection import CALL_HEADERS
