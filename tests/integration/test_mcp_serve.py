@@ -49,14 +49,15 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def client(url: str, token: str | None = None) -> Any:
+def client(url: str, token: str | None = None, mode: str = "auto") -> Any:
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     http = httpx2.AsyncClient(headers=headers, timeout=30)
-    return Client(streamable_http_client(url, http_client=http), read_timeout_seconds=30)
+    transport = streamable_http_client(url, http_client=http)
+    return Client(transport, read_timeout_seconds=30, mode=mode)
 
 
 def text_of(result: Any) -> str:
@@ -73,11 +74,17 @@ async def test_an_mcp_client_lists_the_agents_tools(base_url: str) -> None:
     assert agent_choice["enum"] == ["Echo", "counter", "broken", "whoami"]
 
 
-async def test_an_mcp_client_runs_agents(base_url: str) -> None:
-    async with client(f"{base_url}/mcp/", "ada-token") as mcp:
+# "legacy": the initialize handshake of MCP clients from before the 2026 protocol revision.
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_mcp_client_runs_agents(base_url: str, mode: str) -> None:
+    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+    async with client(f"{base_url}/mcp/", "ada-token", mode) as mcp:
         direct = await mcp.call_tool("echo", {"message": "hello"})
         via_run_agent = await mcp.call_tool("run_agent", {"agent": "Echo", "message": "hi"})
         unknown = await mcp.call_tool("run_agent", {"agent": "nobody", "message": "hi"})
+        modern = mcp.protocol_version in MODERN_PROTOCOL_VERSIONS
+    assert modern == (mode == "auto")
     assert not direct.is_error and text_of(direct) == "echo: hello"
     assert direct.structured_content["status"] == "COMPLETED"
     assert direct.structured_content["session_id"]
