@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
     from starlette.requests import Request
 
-    from pilothouse.agent.agent import Agent
+    from pilothouse.agent import Agent
 
 __all__ = [
     "Authorize",
@@ -72,7 +72,7 @@ def build_mcp_server(agents: Sequence[Agent], *, name: str = "pilothouse") -> Se
     import mcp.types as types
     from mcp.server.lowlevel import Server
 
-    from pilothouse.agent.agent import Agent
+    from pilothouse.agent import Agent
 
     agents = list(agents)
     if not agents:
@@ -323,7 +323,7 @@ def load_agent(target: str) -> Agent:
     import os
     import sys
 
-    from pilothouse.agent.agent import Agent
+    from pilothouse.agent import Agent
 
     where, _, attribute = target.rpartition(":")
     if not where or not attribute:
@@ -422,7 +422,7 @@ def _error(types: Any, text: str, structured: dict[str, Any] | None = None) -> A
 async def _run(
     types: Any, agent: Agent, message: str, session_id: str | None, user_id: str | None
 ) -> Any:
-    from pilothouse.run.output import RunStatus
+    from pilothouse.agent import RunStatus
 
     try:
         output = await agent.arun(message, session_id=session_id, user_id=user_id)
