@@ -2,6 +2,7 @@
 
 pilothouse run "What is the weather in Paris?" --model openai:gpt-5-mini --stream
 pilothouse chat --model anthropic:claude-sonnet-4-5
+pilothouse mcp my_app.agents:support_agent
 """
 
 from __future__ import annotations
@@ -31,12 +32,20 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--instructions", default=None, help="the agent's instructions")
         command.add_argument("--stream", action="store_true", help="stream the answer")
         command.add_argument("--markdown", action="store_true", help="render markdown")
+    mcp_command = commands.add_parser(
+        "mcp", help="serve an agent as an MCP server over stdin/stdout"
+    )
+    mcp_command.add_argument(
+        "agent", help="the agent to serve: module:attribute or path/to/file.py:name"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "mcp":
+        return _serve_mcp(args.agent)
     from pilothouse import Agent, RunStatus
 
     try:
@@ -73,6 +82,23 @@ def _chat(agent: object, *, stream: bool) -> int:
             history.append(Message(role="assistant", content=last.get_content_as_string()))
         else:
             history.pop()
+
+
+def _serve_mcp(target: str) -> int:
+    import asyncio
+
+    from pilothouse.serve.mcp import load_agent, serve_stdio
+
+    try:
+        agent = load_agent(target)
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        print(f"pilothouse: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve_stdio([agent]))
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 if __name__ == "__main__":

@@ -217,4 +217,5 @@ def _expected(exc: BaseException) -> bool:
         "StoreError",
         "StepLimitError",
         "OutputValidationError",
+        "MCPToolsError",
     )

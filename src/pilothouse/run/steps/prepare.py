@@ -7,7 +7,6 @@ up where it stopped. Both end with the tools of the run resolved into ``state.re
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ from pilothouse.run.run_context import RunContext
 from pilothouse.run.session import SessionIO
 from pilothouse.run.steps.model_request import Next, take_response
 from pilothouse.run.steps.tool_batch import plan_continued_batch
-from pilothouse.tools import cached_toolset, resolve_toolset
+from pilothouse.tools import aresolve_toolset, cached_toolset
 
 if TYPE_CHECKING:
     from pilothouse.run.output import ToolExecution
@@ -257,8 +256,13 @@ async def _resolve_tools(state: RunState, tool_choice: str | None) -> None:
     if agent.tools:
         toolset = cached_toolset(agent.tools)
         if toolset is None:
-            # First use: building schemas imports and inspects code, off the event loop.
-            toolset = await asyncio.to_thread(resolve_toolset, agent.tools)
+            # First use, or tools loaded at run time (MCP servers): schemas are built off
+            # the event loop, and loading may wait for a server, so it can be cancelled.
+            state.handle.waiting_task = state.current_task()
+            try:
+                toolset = await aresolve_toolset(agent.tools, state.ctx)
+            finally:
+                state.handle.waiting_task = None
         state.by_name = toolset.by_name
         state.request = ModelRequest(
             tools=toolset.definitions, tool_choice=tool_choice, output_schema=schema

@@ -1,0 +1,1 @@
+"""Serving agents to other programs: over HTTP, and as MCP servers (`pilothouse.serve.mcp`)."""
