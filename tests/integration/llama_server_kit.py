@@ -135,6 +135,11 @@ def llama_server_command(bin_dir: Path, model: Path, port: int, template: Path |
         "7",
         # Jinja chat templates: the only way llama-server parses tool calls.
         "--jinja",
+        # The server's cap on one answer: requests asking for more (Claude's default
+        # max_tokens is 8192) stop here, so that a tiny model that rambles cannot hold the
+        # one slot for minutes.
+        "--n-predict",
+        "384",
     ]
     if template is not None:
         command += ["--chat-template-file", str(template)]

@@ -167,7 +167,9 @@ class SessionIO:
     async def checkpoint(self, out: RunOutput) -> None:
         """Store the run's progress so far (it stays RUNNING), to resume from if it stops."""
         if self.lease is not None and not self.lease.lost:
-            await self.store.update_run(out.to_dict(compact=True))
+            # finish_run without a state or a lease to release is the store's fast path for
+            # replacing the run's row (one statement, one transaction).
+            await self.store.finish_run(out.to_dict(compact=True))
 
     async def finish(self, out: RunOutput) -> None:
         """Finalise the run's row and write the session state back; release the lease.
