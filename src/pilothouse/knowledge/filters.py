@@ -331,6 +331,9 @@ class AND(Filter):
     def to_dict(self) -> dict[str, Any]:
         return {"op": "AND", "filters": [f.to_dict() for f in self.filters]}
 
+    def __repr__(self) -> str:
+        return f"AND({', '.join(map(repr, self.filters))})"
+
 
 class OR(Filter):
     """At least one of the filters holds."""
@@ -352,6 +355,9 @@ class OR(Filter):
     def to_dict(self) -> dict[str, Any]:
         return {"op": "OR", "filters": [f.to_dict() for f in self.filters]}
 
+    def __repr__(self) -> str:
+        return f"OR({', '.join(map(repr, self.filters))})"
+
 
 class NOT(Filter):
     """The filter does not hold."""
@@ -369,6 +375,9 @@ class NOT(Filter):
 
     def to_dict(self) -> dict[str, Any]:
         return {"op": "NOT", "filter": self.filter.to_dict()}
+
+    def __repr__(self) -> str:
+        return f"NOT({self.filter!r})"
 
 
 FilterInput: TypeAlias = Filter | Mapping[str, Any]

@@ -100,15 +100,15 @@ def _leaf(node: Comparison, column: str, params: list[Any]) -> str:
         wanted = "IN ('integer', 'real')" if _is_number(node.value) else "= 'text'"
         return f"({kind} {wanted} AND {value} {op} ?)"
     if isinstance(node, CONTAINS):
+        substring = ""
+        if isinstance(node.value, str):
+            params.append(node.value)
+            substring = f"({kind} = 'text' AND instr({value}, ?) > 0) OR "
         element = _typed_equal(node.value, "e.type", "e.value", params)
-        in_list = (
-            f"({kind} = 'array' AND EXISTS (SELECT 1 FROM json_each({column}, {path}) AS e "
-            f"WHERE {element}))"
+        return (
+            f"({substring}({kind} = 'array' AND EXISTS (SELECT 1 FROM json_each({column}, "
+            f"{path}) AS e WHERE {element})))"
         )
-        if not isinstance(node.value, str):
-            return in_list
-        params.append(node.value)
-        return f"(({kind} = 'text' AND instr({value}, ?) > 0) OR {in_list})"
     if isinstance(node, STARTSWITH):
         params.extend([node.value, node.value])
         return f"({kind} = 'text' AND substr({value}, 1, length(?)) = ?)"
