@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 __all__ = ["html_to_text"]
@@ -14,6 +15,7 @@ _BLOCKS = frozenset(
     }
 )  # fmt: skip
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_SPACES = re.compile(r"\s+")
 
 
 class _TextParser(HTMLParser):
@@ -63,7 +65,7 @@ class _TextParser(HTMLParser):
         if self.in_pre:
             self.parts.append(data)
         else:
-            self.parts.append(" ".join(data.split()) if data.strip() else " ")
+            self.parts.append(_SPACES.sub(" ", data))
 
 
 def html_to_text(html: str) -> tuple[str, str | None]:

@@ -195,7 +195,7 @@ class PgVectorDb(VectorDb):
                     chunk.name,
                     chunk.index,
                     chunk.content,
-                    chunk.content_hash,
+                    content_hash,
                     json.dumps(chunk.metadata, ensure_ascii=False),
                     np.asarray(vector, dtype=np.float32),
                 )

@@ -218,7 +218,7 @@ class SqliteVecDb(VectorDb):
                         chunk.name,
                         chunk.index,
                         chunk.content,
-                        chunk.content_hash,
+                        content_hash,
                         json.dumps(chunk.metadata, ensure_ascii=False),
                     ),
                 )
