@@ -110,3 +110,23 @@ def test_keyword_and_hybrid_search_with_filters() -> None:
     assert store.delete(filter=EQ("tag", "home")) == 2 and store.count() == 1
     with pytest.raises(ValueError, match="name or a filter"):
         store.delete()
+
+
+def test_plain_comparisons_on_declared_columns_go_to_vec0_the_rest_to_the_side_table() -> None:
+    from pilothouse.knowledge import CONTAINS, IN, NOT, OR
+    from pilothouse.knowledge.vectordb.sqlite_filters import split_for_vec0
+
+    columns = {"tag": str, "year": int, "draft": bool}
+    pushed, params, rest = split_for_vec0(
+        EQ("tag", "a") & NOT(GT("year", 2020)) & IN("tag", ["a", "b"]) & EQ("draft", True)
+        & OR(EQ("tag", "x"), EQ("tag", "y")) & CONTAINS("tag", "a") & EQ("other", 1)
+        & GT("year", 1.5),
+        columns,
+    )  # fmt: skip
+    assert pushed == ["m_tag = ?", "m_year <= ?", "m_tag IN (?, ?)", "m_draft = ?"]
+    assert params == ["a", 2020, "a", "b", 1]
+    assert repr(rest) == (
+        "AND(OR(EQ('tag', 'x'), EQ('tag', 'y')), CONTAINS('tag', 'a'), EQ('other', 1), "
+        "GT('year', 1.5))"
+    )
+    assert split_for_vec0(None, columns) == ([], [], None)
