@@ -71,6 +71,9 @@ def _ready(port: int) -> bool:
 def pgvector_postgres(work: Path) -> Iterator[str]:
     """Start a fresh server with its data in ``work``; yield its URL; stop it afterwards.
 
+    As root, ``work`` is handed to the postgres user, who must be able to reach it (a
+    directory right under /tmp is fine; pytest's own temporary directories are not).
+
     Raises:
         PgvectorUnavailable: The binaries are missing or the server did not start.
     """
@@ -82,10 +85,6 @@ def pgvector_postgres(work: Path) -> Iterator[str]:
         # The server's own user must own its data directory and reach it.
         shutil.chown(work, "postgres", "postgres")
         work.chmod(0o700)
-        for parent in work.parents:
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o011)
     init = subprocess.run(
         [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
          "--encoding=UTF8", "--no-sync"],

@@ -56,16 +56,50 @@ _EXPORTS = {
     "SearchType": "vectordb",
     "SqliteVecDb": "vectordb",
     "VectorDb": "vectordb",
-    **{
-        name: "filters"
-        for name in (
-            "AND", "CONTAINS", "EQ", "GT", "GTE", "IN", "LT", "LTE", "NEQ", "NOT", "OR",
-            "STARTSWITH", "Filter",
-        )
-    },  # fmt: skip
+    "AND": "filters",
+    "CONTAINS": "filters",
+    "EQ": "filters",
+    "GT": "filters",
+    "GTE": "filters",
+    "IN": "filters",
+    "LT": "filters",
+    "LTE": "filters",
+    "NEQ": "filters",
+    "NOT": "filters",
+    "OR": "filters",
+    "STARTSWITH": "filters",
+    "Filter": "filters",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AND",
+    "CONTAINS",
+    "EQ",
+    "GT",
+    "GTE",
+    "IN",
+    "LT",
+    "LTE",
+    "NEQ",
+    "NOT",
+    "OR",
+    "STARTSWITH",
+    "Chunk",
+    "Chunker",
+    "Embedder",
+    "Filter",
+    "InsertResult",
+    "Knowledge",
+    "MiniLMEmbedder",
+    "OpenAIEmbedder",
+    "PgVectorDb",
+    "ReaderError",
+    "Reference",
+    "SearchType",
+    "SourceDocument",
+    "SqliteVecDb",
+    "VectorDb",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -160,9 +160,7 @@ def knowledge_tools(
         f"narrow the search with filters on the passages' metadata; valid filter keys: {keys}."
     )
     return [
-        Function(
-            search.search_knowledge_base_with_filters, name=TOOL_NAME, description=description
-        )
+        Function(search.search_knowledge_base_with_filters, name=TOOL_NAME, description=description)
     ]
 
 

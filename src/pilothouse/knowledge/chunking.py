@@ -61,8 +61,9 @@ class Chunker:
                 if current and size + 2 + len(piece) > limit:
                     if has_body:
                         yield "\n\n".join(current)
-                    repeat = has_body and heading and self.repeat_headings
-                    current = [heading] if repeat and len(heading) + 2 + len(piece) <= limit else []
+                    repeat = has_body and heading is not None and self.repeat_headings
+                    fits = heading is not None and len(heading) + 2 + len(piece) <= limit
+                    current = [heading] if repeat and fits and heading is not None else []
                     size = len(current[0]) if current else 0
                     has_body = False
                 size += len(piece) + (2 if current else 0)

@@ -41,7 +41,9 @@ class InsertRequest:
             )
         if path is not None and not isinstance(path, str | Path):
             raise TypeError(f"insert(): path must be a str or a Path, not {type(path).__name__}")
-        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+        if url is not None and (
+            not isinstance(url, str) or not url.startswith(("http://", "https://"))
+        ):
             raise ValueError(f"insert(): url must be an http:// or https:// URL, not {url!r}")
         if text_content is not None and not isinstance(text_content, str):
             raise TypeError("insert(): text_content must be a str")

@@ -176,7 +176,9 @@ class Knowledge:
         """Async `insert_many`."""
         return await self._ainsert_requests([self._request(item, metadata) for item in items])
 
-    def _request(self, item: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> InsertRequest:
+    def _request(
+        self, item: Mapping[str, Any], metadata: Mapping[str, Any] | None
+    ) -> InsertRequest:
         if not isinstance(item, Mapping):
             raise TypeError(
                 "insert_many(): each item is a dict of insert() arguments, e.g. "
@@ -298,9 +300,7 @@ class Knowledge:
         """
         limit, kind, condition = self._search_args(query, max_results, filters, search_type)
         vector = None if kind is SearchType.keyword else self.embedder.embed_query(query)
-        return self.vector_db.search(
-            query, vector, limit=limit, filter=condition, search_type=kind
-        )
+        return self.vector_db.search(query, vector, limit=limit, filter=condition, search_type=kind)
 
     async def asearch(
         self,

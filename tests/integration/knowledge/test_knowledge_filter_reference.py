@@ -55,7 +55,9 @@ def _metadata(rng: random.Random, i: int) -> dict[str, Any]:
     if rng.random() < 0.7:
         meta["langs"] = rng.sample(["en", "de", "fr", "es"], k=rng.randint(0, 3))
     if rng.random() < 0.6:
-        meta["title"] = rng.choice(["Getting started", "getting there", "Guide to deploys", "Ünïcode tïtle", "API"])
+        meta["title"] = rng.choice(
+            ["Getting started", "getting there", "Guide to deploys", "Ünïcode tïtle", "API"]
+        )
     if rng.random() < 0.5:
         # A key whose type varies: str, int, float or bool.
         meta["mixed"] = rng.choice(["7", 7, 7.0, 3, "x", True, False, 1])
@@ -67,7 +69,13 @@ def _data() -> tuple[list[Chunk], np.ndarray]:
     vectors = np.random.default_rng(1234).normal(size=(N, DIMS)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     chunks = [
-        Chunk(id=f"c{i:03d}", name=f"doc{i // 3}", content=f"chunk {i}", metadata=_metadata(rng, i), index=i % 3)
+        Chunk(
+            id=f"c{i:03d}",
+            name=f"doc{i // 3}",
+            content=f"chunk {i}",
+            metadata=_metadata(rng, i),
+            index=i % 3,
+        )
         for i in range(N)
     ]
     return chunks, vectors
@@ -150,7 +158,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[VectorDb]:
     for i, chunk in enumerate(CHUNKS):
         by_name.setdefault(chunk.name, []).append(i)
     for name, indexes in by_name.items():
-        opened.replace_document(name, f"hash-{name}", [CHUNKS[i] for i in indexes], [VECTORS[i] for i in indexes])
+        opened.replace_document(
+            name, f"hash-{name}", [CHUNKS[i] for i in indexes], [VECTORS[i] for i in indexes]
+        )
     yield opened
     opened.drop()
     opened.close()
@@ -196,7 +206,9 @@ def test_keyword_search_applies_filters(store: VectorDb) -> None:
         assert sorted(c.id for c in found) == sorted(_reference(condition)), label
 
 
-@pytest.mark.parametrize("label", ["OR", "NOT-leaf", "CONTAINS-list", "STARTSWITH", "mixed-columns-and-json"])
+@pytest.mark.parametrize(
+    "label", ["OR", "NOT-leaf", "CONTAINS-list", "STARTSWITH", "mixed-columns-and-json"]
+)
 def test_delete_removes_exactly_what_passes(store: VectorDb, label: str) -> None:
     condition = to_filter(FILTERS[label])
     assert condition is not None

@@ -44,7 +44,9 @@ def kb(tmp_path: Path) -> Iterator[Knowledge]:
 def test_a_directory_inserted_twice_stores_nothing_new(kb: Knowledge, docs: Path) -> None:
     first = kb.insert(path=docs, metadata={"tag": "docs"})
     names = sorted(first.inserted)
-    assert names == [f"{docs}/{n}" for n in ("faq.txt", "guide.md", "manual.pdf", "ops/oncall.html")]
+    assert names == [
+        f"{docs}/{n}" for n in ("faq.txt", "guide.md", "manual.pdf", "ops/oncall.html")
+    ]
     stored = kb.vector_db.count()
     assert first.chunks == stored == 5  # the guide has two sections
     before = {c.id for c in kb.vector_db.all_chunks()}  # type: ignore[attr-defined]
@@ -143,7 +145,9 @@ def test_urls_are_read_by_content_type(kb: Knowledge, site: str) -> None:
         kb.insert(url=f"{site}/missing.md")
 
 
-def test_progress_bar_when_asked(kb: Knowledge, docs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_when_asked(
+    kb: Knowledge, docs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     kb.insert(path=docs, show_progress=True)
     assert "Inserting documents" in capsys.readouterr().err
     kb.insert(path=docs)  # not a terminal: no bar by default
@@ -156,7 +160,11 @@ def test_progress_bar_when_asked(kb: Knowledge, docs: Path, capsys: pytest.Captu
         (lambda kb: kb.insert(), TypeError, "exactly one of path="),
         (lambda kb: kb.insert(path="a", text_content="b"), TypeError, "exactly one"),
         (lambda kb: kb.insert(url="ftp://x"), ValueError, "http:// or https://"),
-        (lambda kb: kb.insert(text_content="x", metadata={"a b": 1}), ValueError, "invalid metadata key"),
+        (
+            lambda kb: kb.insert(text_content="x", metadata={"a b": 1}),
+            ValueError,
+            "invalid metadata key",
+        ),
         (lambda kb: kb.insert(path="/nonexistent/file.md"), ReaderError, "does not exist"),
         (lambda kb: kb.insert_many([{"paht": "x"}]), TypeError, "unknown argument"),
         (lambda kb: kb.insert_many(["x"]), TypeError, "dict of insert"),

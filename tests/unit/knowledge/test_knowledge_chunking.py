@@ -15,7 +15,10 @@ def test_small_document_is_one_chunk() -> None:
 
 def test_a_heading_starts_a_new_chunk() -> None:
     text = "# Install\n\nRun pip.\n\n## Configure\n\nSet the key.\n\nIntro text."
-    assert Chunker().split(text) == ["# Install\n\nRun pip.", "## Configure\n\nSet the key.\n\nIntro text."]
+    assert Chunker().split(text) == [
+        "# Install\n\nRun pip.",
+        "## Configure\n\nSet the key.\n\nIntro text.",
+    ]
 
 
 def test_paragraphs_are_packed_whole_and_the_heading_repeated() -> None:

@@ -47,7 +47,10 @@ def test_batching_and_order_do_not_change_vectors() -> None:
 
 async def test_async_embedding_matches_sync() -> None:
     embedder = MiniLMEmbedder()
-    assert _cos((await embedder.aembed(["hello world"]))[0], embedder.embed_query("hello world")) > 0.9999
+    assert (
+        _cos((await embedder.aembed(["hello world"]))[0], embedder.embed_query("hello world"))
+        > 0.9999
+    )
 
 
 def test_long_texts_are_cut_at_256_word_pieces() -> None:

@@ -63,12 +63,16 @@ def test_no_driver_able_is_a_clear_error() -> None:
 def test_documents_are_replaced_atomically_and_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "kb.db"
     store = SqliteVecDb(path)
-    assert store.replace_document("a", "h1", _chunks("a", ["one", "two"], {"v": 1}), [_unit(1, 0), _unit(0, 1)])
+    assert store.replace_document(
+        "a", "h1", _chunks("a", ["one", "two"], {"v": 1}), [_unit(1, 0), _unit(0, 1)]
+    )
     assert not store.replace_document("a", "h1", _chunks("a", ["x"], {}), [_unit(1, 1)])
     assert store.count() == 2
     new = [Chunk(id="a2-0", name="a", content="three", metadata={"v": 2}, content_hash="h2")]
     assert store.replace_document("a", "h2", new, [_unit(1, 1)])
-    assert store.count() == 1 and store.has_document("a", "h2") and not store.has_document("a", "h1")
+    assert (
+        store.count() == 1 and store.has_document("a", "h2") and not store.has_document("a", "h1")
+    )
     store.close()
     reopened = SqliteVecDb(path)
     assert [c.content for c in reopened.vector_search(_unit(1, 0), 5, None)] == ["three"]
@@ -97,14 +101,30 @@ def test_declared_metadata_columns_are_required_and_fixed(tmp_path: Path) -> Non
 
 def test_keyword_and_hybrid_search_with_filters() -> None:
     store = SqliteVecDb()
-    store.replace_document("k", "h", _chunks("k", ["The kettle boils water fast", "Kettles and teapots"], {"tag": "home"}), [_unit(1, 0), _unit(0.9, 0.1)])
-    store.replace_document("d", "h", _chunks("d", ["Deploy the service to production"], {"tag": "ops", "year": 2024}), [_unit(0, 1)])
+    store.replace_document(
+        "k",
+        "h",
+        _chunks("k", ["The kettle boils water fast", "Kettles and teapots"], {"tag": "home"}),
+        [_unit(1, 0), _unit(0.9, 0.1)],
+    )
+    store.replace_document(
+        "d",
+        "h",
+        _chunks("d", ["Deploy the service to production"], {"tag": "ops", "year": 2024}),
+        [_unit(0, 1)],
+    )
     found = store.keyword_search("kettle boiling", 5, None)
     assert [c.id for c in found] == ["k-0", "k-1"]  # stemming: kettles, boiling
     assert found[0].score is not None and found[0].score > found[1].score  # type: ignore[operator]
     assert store.keyword_search("kettle", 5, EQ("tag", "ops")) == []
     assert store.keyword_search("!!! ???", 5, None) == []
-    hybrid = store.search("deploy production", _unit(0, 1), limit=2, filter=GT("year", 2000), search_type=SearchType.hybrid)
+    hybrid = store.search(
+        "deploy production",
+        _unit(0, 1),
+        limit=2,
+        filter=GT("year", 2000),
+        search_type=SearchType.hybrid,
+    )
     assert [c.id for c in hybrid] == ["d-0"]
     assert store.metadata_keys() == ["tag", "year"]
     assert store.delete(filter=EQ("tag", "home")) == 2 and store.count() == 1

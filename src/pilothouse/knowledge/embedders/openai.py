@@ -88,7 +88,7 @@ class OpenAIEmbedder(Embedder):
 
     def _vectors(self, response: Any) -> list[list[float]]:
         data = sorted(response.data, key=lambda item: item.index)
-        vectors = [list(item.embedding) for item in data]
+        vectors = [_pooled(item.embedding) for item in data]
         if vectors and self.dimensions is None:
             self.dimensions = len(vectors[0])
         return vectors
@@ -118,3 +118,16 @@ class OpenAIEmbedder(Embedder):
             response = await self._async.embeddings.create(**self._request(batch))
             vectors.extend(self._vectors(response))
         return vectors
+
+
+def _pooled(embedding: Any) -> list[float]:
+    """The embedding as one vector.
+
+    A server that runs a model without a pooling layer (llama-cpp-python's, with a chat model)
+    answers with one vector per token: their mean is the text's vector, as mean-pooling
+    sentence embedders compute it.
+    """
+    if embedding and isinstance(embedding[0], list):
+        count = len(embedding)
+        return [sum(column) / count for column in zip(*embedding, strict=True)]
+    return [float(x) for x in embedding]

@@ -76,7 +76,11 @@ class VectorDb:
         raise NotImplementedError
 
     def replace_document(
-        self, name: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
+        self,
+        name: str,
+        content_hash: str,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
     ) -> bool:
         """Store a document's chunks in place of any other version of ``name``, atomically.
 
@@ -149,7 +153,5 @@ class VectorDb:
     ) -> list[Chunk]:
         """Async `search`, in a worker thread."""
         return await asyncio.to_thread(
-            lambda: self.search(
-                query, vector, limit=limit, filter=filter, search_type=search_type
-            )
+            lambda: self.search(query, vector, limit=limit, filter=filter, search_type=search_type)
         )

@@ -75,11 +75,16 @@ def _leaf(node: Comparison, column: str, params: list[Any]) -> str:
     if isinstance(node, EQ):
         return _equal(node.value, field, text, params)
     if isinstance(node, NEQ):
-        return f"({field} IS NOT NULL AND NOT coalesce({_equal(node.value, field, text, params)}, false))"
+        equal = _equal(node.value, field, text, params)
+        return f"({field} IS NOT NULL AND NOT coalesce({equal}, false))"
     if isinstance(node, IN):
         if not node.value:
             return "false"
-        return "(" + " OR ".join(f"coalesce({_equal(v, field, text, params)}, false)" for v in node.value) + ")"
+        return (
+            "("
+            + " OR ".join(f"coalesce({_equal(v, field, text, params)}, false)" for v in node.value)
+            + ")"
+        )
     if isinstance(node, GT | GTE | LT | LTE):
         op = _ORDER_SQL[type(node)]
         if _is_number(node.value):

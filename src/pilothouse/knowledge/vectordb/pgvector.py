@@ -94,7 +94,9 @@ class PgVectorDb(VectorDb):
             raise RuntimeError(
                 "PgVectorDb needs psycopg and pgvector: pip install 'pilothouse[knowledge]'"
             ) from exc
-        conn = psycopg.connect(self.url, connect_timeout=self.connect_timeout, autocommit=True)
+        conn = psycopg.connect(
+            self.url, connect_timeout=max(1, round(self.connect_timeout)), autocommit=True
+        )
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         register_vector(conn)
         self._conn = conn
@@ -144,12 +146,8 @@ class PgVectorDb(VectorDb):
             f"ef_construction = {self.hnsw_ef_construction})"
         )
         conn.execute(f'CREATE INDEX IF NOT EXISTS "{base}_tsv" ON {name} USING gin (tsv)')
-        conn.execute(
-            f'CREATE INDEX IF NOT EXISTS "{base}_metadata" ON {name} USING gin (metadata)'
-        )
-        conn.execute(
-            f'CREATE INDEX IF NOT EXISTS "{base}_name" ON {name} (name, content_hash)'
-        )
+        conn.execute(f'CREATE INDEX IF NOT EXISTS "{base}_metadata" ON {name} USING gin (metadata)')
+        conn.execute(f'CREATE INDEX IF NOT EXISTS "{base}_name" ON {name} (name, content_hash)')
         self._dimensions = dimensions
 
     # ------------------------------------------------------------------ writing

@@ -35,7 +35,7 @@ def default_drivers() -> list[ModuleType]:
 
     drivers: list[ModuleType] = [sqlite3]
     try:
-        import sqlean
+        import sqlean  # type: ignore[import-untyped]
     except ImportError:
         pass
     else:
@@ -44,7 +44,7 @@ def default_drivers() -> list[ModuleType]:
 
 
 def _load_vec(connection: Any) -> None:
-    import sqlite_vec
+    import sqlite_vec  # type: ignore[import-untyped]
 
     connection.enable_load_extension(True)
     try:

@@ -38,7 +38,7 @@ __all__ = ["COLUMN_TYPES", "json_sql", "split_for_vec0", "vec0_column"]
 
 # Python type of a declared metadata column -> vec0 column type.
 COLUMN_TYPES: dict[type, str] = {str: "text", int: "integer", float: "float", bool: "boolean"}
-_ORDER_SQL = {GT: ">", GTE: ">=", LT: "<", LTE: "<="}
+_ORDER_SQL: dict[type, str] = {GT: ">", GTE: ">=", LT: "<", LTE: "<="}
 _NEGATED: dict[type, type[Comparison]] = {EQ: NEQ, NEQ: EQ, GT: LTE, GTE: LT, LT: GTE, LTE: GT}
 
 
@@ -175,12 +175,14 @@ def _vec0_condition(node: Filter, columns: Mapping[str, type], params: list[Any]
             return None
         params.extend(node.value)
         return f"{name} IN ({', '.join('?' for _ in node.value)})"
-    ops = {EQ: "=", NEQ: "!=", **_ORDER_SQL}
+    ops: dict[type, str] = {EQ: "=", NEQ: "!=", **_ORDER_SQL}
     op = ops.get(type(node))
     if op is None or not _fits(node.value, column_type):
         return None
     if column_type is bool and op not in ("=", "!="):
         return None
     value = node.value
-    params.append(int(value) if column_type is bool else float(value) if column_type is float else value)
+    params.append(
+        int(value) if column_type is bool else float(value) if column_type is float else value
+    )
     return f"{name} {op} ?"

@@ -249,13 +249,12 @@ class SqliteVecDb(VectorDb):
                     f"document {chunk.name!r}: metadata[{key!r}] must be a {kind.__name__} "
                     f"(a declared metadata column of this store), not {value!r}"
                 )
-            values.append(int(value) if kind is bool else value)
+            values.append(int(bool(value)) if kind is bool else value)
         return values
 
     def _delete_where(self, db: Any, condition: str, params: Sequence[Any]) -> int:
         ids = [
-            row[0]
-            for row in db.execute(f"SELECT id FROM {self._chunks} WHERE {condition}", params)
+            row[0] for row in db.execute(f"SELECT id FROM {self._chunks} WHERE {condition}", params)
         ]
         if not ids:
             return 0
