@@ -104,6 +104,12 @@ class PgVectorDb(VectorDb):
             self._read_dimensions(conn)
         return conn
 
+    def _table_exists(self, conn: Any) -> bool:
+        """Whether the table exists: known, or created since by another connection."""
+        if self._dimensions is None:
+            self._read_dimensions(conn)
+        return self._dimensions is not None
+
     def _read_dimensions(self, conn: Any) -> None:
         if self.schema:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
@@ -123,6 +129,8 @@ class PgVectorDb(VectorDb):
                 yield conn
 
     def _ensure_table(self, conn: Any, dimensions: int) -> None:
+        if self._dimensions is None:
+            self._read_dimensions(conn)
         if self._dimensions is not None:
             if dimensions != self._dimensions:
                 raise ValueError(
@@ -156,7 +164,7 @@ class PgVectorDb(VectorDb):
         """Whether the document ``name`` is stored with exactly this content hash."""
         with self._lock:
             conn = self._connection()
-            if self._dimensions is None:
+            if not self._table_exists(conn):
                 return False
             row = conn.execute(
                 f"SELECT 1 FROM {self._name} WHERE name = %s AND content_hash = %s LIMIT 1",
@@ -172,6 +180,20 @@ class PgVectorDb(VectorDb):
         vectors: Sequence[Sequence[float]],
     ) -> bool:
         """Store a document's chunks in place of any other version of ``name``, atomically."""
+        try:
+            return self._replace(name, content_hash, chunks, vectors)
+        except BaseException:
+            # A table created in the rolled back transaction is gone again: look next time.
+            self._dimensions = None
+            raise
+
+    def _replace(
+        self,
+        name: str,
+        content_hash: str,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+    ) -> bool:
         import numpy as np
 
         with self._transaction() as conn:
@@ -221,7 +243,7 @@ class PgVectorDb(VectorDb):
         if not conditions:
             raise ValueError("delete() needs a name or a filter")
         with self._transaction() as conn:
-            if self._dimensions is None:
+            if not self._table_exists(conn):
                 return 0
             cursor = conn.execute(
                 f"DELETE FROM {self._name} WHERE {' AND '.join(conditions)}", params
@@ -240,7 +262,7 @@ class PgVectorDb(VectorDb):
         where, params = ("", []) if filter is None else pg_sql(filter)
         condition = f"WHERE {where}" if where else ""
         with self._transaction() as conn:
-            if self._dimensions is None or limit <= 0:
+            if not self._table_exists(conn) or limit <= 0:
                 return []
             conn.execute(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, min(limit, 1000))}")
             if filter is not None:
@@ -272,7 +294,7 @@ class PgVectorDb(VectorDb):
         )
         with self._lock:
             conn = self._connection()
-            if self._dimensions is None:
+            if not self._table_exists(conn):
                 return []
             rows = conn.execute(sql, (" | ".join(terms), *params, limit)).fetchall()
         return [_chunk(row, float(row[6])) for row in rows]
@@ -281,7 +303,7 @@ class PgVectorDb(VectorDb):
         """Every metadata key in use, sorted."""
         with self._lock:
             conn = self._connection()
-            if self._dimensions is None:
+            if not self._table_exists(conn):
                 return []
             rows = conn.execute(
                 f"SELECT DISTINCT jsonb_object_keys(metadata) AS key FROM {self._name} ORDER BY 1"
@@ -292,7 +314,7 @@ class PgVectorDb(VectorDb):
         """How many chunks are stored."""
         with self._lock:
             conn = self._connection()
-            if self._dimensions is None:
+            if not self._table_exists(conn):
                 return 0
             return int(conn.execute(f"SELECT count(*) FROM {self._name}").fetchone()[0])
 

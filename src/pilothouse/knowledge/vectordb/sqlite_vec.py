@@ -120,12 +120,16 @@ class SqliteVecDb(VectorDb):
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.table}_info (key TEXT PRIMARY KEY, value TEXT)"
             )
-            row = db.execute(
-                f"SELECT value FROM {self.table}_info WHERE key = 'dimensions'"
-            ).fetchone()
-            if row is not None:
-                self._dimensions = int(row[0])
+            self._dimensions = self._stored_dimensions()
+            if self._dimensions is not None:
                 self._check_columns()
+
+    def _stored_dimensions(self) -> int | None:
+        """The vectors' length as recorded when the vec0 table was made (None: not yet)."""
+        row = self._db.execute(
+            f"SELECT value FROM {self.table}_info WHERE key = 'dimensions'"
+        ).fetchone()
+        return int(row[0]) if row is not None else None
 
     def _check_columns(self) -> None:
         row = self._db.execute(
@@ -171,6 +175,8 @@ class SqliteVecDb(VectorDb):
                 yield db
             except BaseException:
                 db.execute("ROLLBACK")
+                # A vec0 table created in the rolled back transaction is gone again.
+                self._dimensions = self._stored_dimensions()
                 raise
             db.execute("COMMIT")
 
@@ -291,6 +297,10 @@ class SqliteVecDb(VectorDb):
         """The nearest chunks passing ``filter``, the filter applied inside the KNN query."""
         import numpy as np
 
+        if self._dimensions is None:
+            # Another connection may have stored the first document since.
+            with self._lock:
+                self._dimensions = self._stored_dimensions()
         if self._dimensions is None or limit <= 0:
             return []
         conditions, params, rest = split_for_vec0(filter, self.metadata_columns)
