@@ -308,6 +308,15 @@ async def _run(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
             if lifecycle:
                 yield ev.RunContinuedEvent(**ids)
 
+        # Knowledge base: retrieval into the context, the search tool (pilothouse.knowledge)
+        knowledge_tools: list[Function] = []
+        if agent.knowledge is not None:
+            from pilothouse.knowledge.agent_tools import prepare_knowledge
+
+            knowledge_tools = await prepare_knowledge(
+                agent, ctx, messages, out, first=resume is None
+            )
+
         by_name: Mapping[str, Function]
         if agent.tools:
             toolset = cached_toolset(agent.tools)
@@ -323,6 +332,9 @@ async def _run(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
         else:
             by_name = {}
             request = ModelRequest(output_schema=schema)
+        if knowledge_tools:
+            by_name = {**by_name, **{f.name: f for f in knowledge_tools}}
+            request.tools = (*request.tools, *(f.definition for f in knowledge_tools))
         calls_made = len(out.tools)
         if agent.tool_call_limit is not None and calls_made >= agent.tool_call_limit:
             request.tool_choice = "none"
