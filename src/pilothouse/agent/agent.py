@@ -112,8 +112,14 @@ class Agent:
             (``dependencies`` / ``run_context`` parameters) and instructions.
         add_dependencies_to_context: Show the resolved dependencies to the model.
         metadata: Recorded on every run's output.
-        knowledge_filters: Filters for tools that search a knowledge base, read from
-            ``run_context.knowledge_filters`` (Pilothouse has no knowledge base of its own).
+        knowledge: A `pilothouse.knowledge.Knowledge` the agent can search.
+        search_knowledge: Give the model a ``search_knowledge_base(query)`` tool (with knowledge).
+        add_knowledge_to_context: Search with the input before the first model request and
+            add the passages found to the input message.
+        enable_agentic_knowledge_filters: Let the model filter its searches on the metadata
+            keys that exist.
+        knowledge_filters: Filters that restrict every knowledge search of every run (overlaid
+            by a run's own), also given to tools as ``run_context.knowledge_filters``.
         input_schema: A pydantic model that dict or model input must validate against.
         output_schema: A pydantic model class: the answer is asked for as JSON in this shape
             (with the provider's structured output where it has one), validated, and given as
@@ -134,6 +140,7 @@ class Agent:
         "_id",
         "add_dependencies_to_context",
         "add_history_to_context",
+        "add_knowledge_to_context",
         "add_memories_to_context",
         "add_session_state_to_context",
         "additional_context",
@@ -143,11 +150,13 @@ class Agent:
         "delay_between_retries",
         "dependencies",
         "description",
+        "enable_agentic_knowledge_filters",
         "enable_user_memories",
         "expected_output",
         "exponential_backoff",
         "input_schema",
         "instructions",
+        "knowledge",
         "knowledge_filters",
         "markdown",
         "memory_manager",
@@ -160,6 +169,7 @@ class Agent:
         "output_schema",
         "request_limit",
         "retries",
+        "search_knowledge",
         "session_id",
         "session_state",
         "store_events",
@@ -203,6 +213,10 @@ class Agent:
         dependencies: dict[str, Any] | None = None,
         add_dependencies_to_context: bool = False,
         metadata: dict[str, Any] | None = None,
+        knowledge: Any = None,
+        search_knowledge: bool = True,
+        add_knowledge_to_context: bool = False,
+        enable_agentic_knowledge_filters: bool = False,
         knowledge_filters: dict[str, Any] | None = None,
         input_schema: type[Any] | None = None,
         output_schema: type[Any] | None = None,
@@ -317,6 +331,20 @@ class Agent:
         self.add_dependencies_to_context = add_dependencies_to_context
         self.metadata = metadata
         self.knowledge_filters = knowledge_filters
+        # Knowledge base (pilothouse.knowledge.agent_tools)
+        if knowledge is not None:
+            from pilothouse.knowledge.agent_tools import check_knowledge_settings
+
+            check_knowledge_settings(
+                knowledge,
+                ("search_knowledge", search_knowledge),
+                ("add_knowledge_to_context", add_knowledge_to_context),
+                ("enable_agentic_knowledge_filters", enable_agentic_knowledge_filters),
+            )
+        self.knowledge = knowledge
+        self.search_knowledge = search_knowledge
+        self.add_knowledge_to_context = add_knowledge_to_context
+        self.enable_agentic_knowledge_filters = enable_agentic_knowledge_filters
         self.input_schema = input_schema
         self.output_schema = output_schema
         self.output_retries = output_retries

@@ -196,6 +196,7 @@ class RunOutput:
     metadata: dict[str, Any] | None = None
     session_state: dict[str, Any] | None = None
     events: list[Any] | None = None
+    references: list[Any] | None = None  # knowledge chunks used (pilothouse.knowledge.Reference)
     status: RunStatus = RunStatus.running
     created_at: int = field(default_factory=lambda: int(time.time()))
 
@@ -262,6 +263,10 @@ class RunOutput:
         values["tools"] = [ToolExecution.from_dict(t) for t in values.get("tools") or []]
         if values.get("events") is not None:
             values["events"] = [event_from_dict(e) for e in values["events"]]
+        if values.get("references") is not None:
+            from pilothouse.knowledge.document import Reference
+
+            values["references"] = [Reference.from_dict(r) for r in values["references"]]
         if "status" in values:
             values["status"] = RunStatus(values["status"])
         return cls(**values)

@@ -26,9 +26,11 @@ from pilothouse.run.run_context import RunContext
 from pilothouse.run.session import SessionIO
 from pilothouse.run.steps.model_request import Next, take_response
 from pilothouse.run.steps.tool_batch import plan_continued_batch
-from pilothouse.tools import aresolve_toolset, cached_toolset
+from pilothouse.tools import Function, aresolve_toolset, cached_toolset
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pilothouse.run.output import ToolExecution
     from pilothouse.run.plan import Resume
     from pilothouse.run.state import RunState
@@ -91,7 +93,7 @@ async def prepare(state: RunState) -> Next:
     if plan.media:
         attach_media(messages, plan.media)
     out.messages = messages
-    await _resolve_tools(state, agent.tool_choice)
+    await _resolve_tools(state, agent.tool_choice, await _knowledge(state, first=True))
     return Next.MODEL
 
 
@@ -148,7 +150,7 @@ async def prepare_continued(state: RunState) -> Next:
     state.calls_made = len(out.tools)
     if state.lifecycle:
         state.emit(ev.RunContinuedEvent(**state.ids))
-    await _resolve_tools(state, None)
+    await _resolve_tools(state, None, await _knowledge(state, first=False))
     if pending is not None:
         plan_continued_batch(state, pending)
         return Next.TOOLS
@@ -249,8 +251,21 @@ async def _load_stored(
 _RESUMABLE = frozenset({RunStatus.error, RunStatus.cancelled})
 
 
-async def _resolve_tools(state: RunState, tool_choice: str | None) -> None:
-    """Put the run's tool definitions and first tool choice on ``state.request``."""
+async def _knowledge(state: RunState, *, first: bool) -> list[Function]:
+    """The agent's knowledge base, if it has one: retrieval into the context before the
+    first model request, and the tools to search it (`pilothouse.knowledge`)."""
+    if state.agent.knowledge is None:
+        return []
+    from pilothouse.knowledge.agent_tools import prepare_knowledge
+
+    return await prepare_knowledge(state.agent, state.ctx, state.messages, state.out, first=first)
+
+
+async def _resolve_tools(
+    state: RunState, tool_choice: str | None, extra: Sequence[Function] = ()
+) -> None:
+    """Put the run's tool definitions and first tool choice on ``state.request``; ``extra``
+    are tools of the run besides the agent's own (the knowledge base's search)."""
     agent = state.agent
     schema = state.plan.output_schema
     if agent.tools:
@@ -269,6 +284,9 @@ async def _resolve_tools(state: RunState, tool_choice: str | None) -> None:
         )
     else:
         state.request = ModelRequest(output_schema=schema)
+    if extra:
+        state.by_name = {**state.by_name, **{f.name: f for f in extra}}
+        state.request.tools = (*state.request.tools, *(f.definition for f in extra))
     limit = agent.tool_call_limit
     if limit is not None and state.calls_made >= limit:
         state.request.tool_choice = "none"
