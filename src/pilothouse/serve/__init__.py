@@ -1,0 +1,86 @@
+"""Serve agents over HTTP: runs, SSE streams, sessions, memories and auth, on many workers.
+
+    from pilothouse.serve import create_app
+
+    app = create_app(agents=[agent], db=PostgresDb("postgresql://..."), security_key="...")
+    # pilothouse serve mymodule:app --workers 4
+
+Routes follow the guide framework's service (its clients and chat UIs work unchanged):
+``GET /health``, ``GET /config``, ``GET /agents``, ``GET /agents/{agent_id}``,
+``POST /agents/{agent_id}/runs`` (JSON or multipart form: ``message``, ``stream``,
+``session_id``, ``user_id``, ``session_state``, ``dependencies``, ``metadata``, ``files``,
+``background``), ``POST .../runs/{run_id}/cancel``, ``POST .../runs/{run_id}/continue``,
+``GET .../runs/{run_id}``, ``GET .../runs/{run_id}/events?after=N`` (or ``Last-Event-ID``),
+``GET /sessions``, ``GET|DELETE /sessions/{session_id}``, ``GET /sessions/{session_id}/runs``,
+``GET|POST|PATCH|DELETE /memories``. OpenAPI docs at ``/docs``.
+
+Several workers share one SqliteDb or PostgresDb: each run's events also go to a small log in
+that database (``serve/eventlog``), so a stream can be resumed, and a run cancelled, from any
+worker (PostgreSQL LISTEN/NOTIFY; SQLite polls a table). No other broker is needed.
+
+Extending the app
+-----------------
+
+Add routers (and mounted ASGI apps, and lifespans for them) when creating the app, or later
+with ``app.include_router``. Protect a route with the same auth as the built-in ones by
+depending on `require_scope` (or `current_principal` for "authenticated, any scope"); the
+dependency yields the caller's `Principal`::
+
+    from fastapi import APIRouter, Depends
+    from pilothouse.serve import Principal, create_app, require_scope, serve_state
+
+    router = APIRouter()
+
+    @router.get("/knowledge")
+    async def knowledge(request: Request,
+                        principal: Principal = Depends(require_scope("agents:read"))):
+        user_id = principal.user_for(None)   # the JWT's user (None: auth off / the key)
+        state = serve_state(request)         # agents, db, settings of this app
+        ...
+
+    app = create_app(agents=[agent], routers=[router], mounts={"/mcp": mcp_asgi_app},
+                     lifespans=[mcp_lifespan])
+
+`Principal` tells who calls: ``user_id`` (the JWT ``sub``), ``scopes``, ``is_admin``,
+``owns(user_id)`` (answer 404 when False) and ``user_for(requested_user_id)``. A mounted
+ASGI app, outside FastAPI's dependencies, checks a header with
+``serve_state(...).authenticator.authenticate(authorization_header)`` (raises `ApiError`
+401), or reads ``app.state.pilothouse.authenticator`` from its parent app.
+"""
+
+from __future__ import annotations
+
+try:
+    import fastapi  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "pilothouse.serve needs the 'serve' extra: pip install 'pilothouse[serve]'"
+    ) from exc
+
+from pilothouse.serve.app import Lifespan, create_app
+from pilothouse.serve.auth import (
+    SCOPES,
+    Authenticator,
+    JWTConfig,
+    Principal,
+    current_principal,
+    require_scope,
+)
+from pilothouse.serve.errors import ApiError
+from pilothouse.serve.settings import ServeSettings
+from pilothouse.serve.state import ServeState, serve_state
+
+__all__ = [
+    "SCOPES",
+    "ApiError",
+    "Authenticator",
+    "JWTConfig",
+    "Lifespan",
+    "Principal",
+    "ServeSettings",
+    "ServeState",
+    "create_app",
+    "current_principal",
+    "require_scope",
+    "serve_state",
+]
