@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pilothouse.serve.errors import ApiError
 from pilothouse.serve.eventlog import EventLog, RunRecord, Signal
 from pilothouse.serve.settings import ServeSettings
-from pilothouse.serve.sse import KEEPALIVE, sse_frame
+from pilothouse.serve.sse import KEEPALIVE, TERMINAL_EVENTS, sse_frame
 
 if TYPE_CHECKING:
     from pilothouse.agent import Agent
@@ -200,8 +200,31 @@ class RunManager:
             self._synthesise(live, "RunError", content=str(exc), error_type=type(exc).__name__)
         finally:
             live.output = stream.output
+            if live.logged and live.error is None:
+                self._close_log(live)
             live.finish()
             self.runs.pop(live.run_id, None)
+
+    def _close_log(self, live: LiveRun) -> None:
+        """End the logged events with the run's terminal event, if it sent none (a run
+        streamed without ``stream_events`` sends no RunCompleted): followers on other
+        workers know from it that the run is over."""
+        from pilothouse.run.output import RunStatus
+
+        last = live.frames[-1] if live.frames else ""
+        if any(f"\nevent: {name}\n" in last for name in TERMINAL_EVENTS):
+            return
+        out = live.output
+        if out.status is RunStatus.completed:
+            self._synthesise(
+                live, "RunCompleted", content=out.content, content_type=out.content_type
+            )
+        elif out.status is RunStatus.paused:
+            self._synthesise(live, "RunPaused", tools=[t.to_dict() for t in out.tools])
+        elif out.status is RunStatus.error:
+            self._synthesise(live, "RunError", content=out.content)
+        elif out.status is RunStatus.cancelled:
+            self._synthesise(live, "RunCancelled", reason=out.content)
 
     def _record(self, live: LiveRun, name: str, data: str) -> None:
         seq = live.append(name, data)

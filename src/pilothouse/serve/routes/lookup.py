@@ -44,10 +44,15 @@ def _not_found(run_id: str) -> ApiError:
     return ApiError(404, f"run {run_id!r} not found", field="run_id")
 
 
-async def find_run(state: ServeState, agent: Agent, run_id: str, principal: Principal) -> FoundRun:
-    """The run ``run_id`` of ``agent`` if ``principal`` may see it; ApiError(404) if not."""
+async def find_run(
+    state: ServeState, agent: Agent, run_id: str, principal: Principal, *, with_stored: bool = False
+) -> FoundRun:
+    """The run ``run_id`` of ``agent`` if ``principal`` may see it; ApiError(404) if not.
+
+    ``with_stored``: read the stored run even when it runs on this worker (to answer with it).
+    """
     live = state.runs.runs.get(run_id)
-    if live is not None and not live.done:
+    if live is not None and not live.done and not with_stored:
         if live.agent_id != agent.id or not principal.owns(live.user_id):
             raise _not_found(run_id)
         stored_status = live.output.status.value

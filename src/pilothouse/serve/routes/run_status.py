@@ -29,7 +29,7 @@ async def get_run(agent_id: str, run_id: str, request: Request, principal: ReadC
     """The run as stored (its status, content, messages, tools, metrics...); a run that has
     not been stored yet answers with its ids and status PENDING."""
     state = serve_state(request)
-    found = await find_run(state, state.agent(agent_id), run_id, principal)
+    found = await find_run(state, state.agent(agent_id), run_id, principal, with_stored=True)
     if found.stored is not None:
         return JSONResponse(found.stored)
     return JSONResponse(
