@@ -19,15 +19,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp
 
+from pilothouse.db.errors import StoreError
 from pilothouse.serve.auth import Authenticator, JWTConfig
 from pilothouse.serve.errors import (
     ApiError,
     api_error_handler,
     error_body,
     http_error_handler,
+    store_error_handler,
     validation_error_handler,
 )
 from pilothouse.serve.eventlog import event_log_for
+from pilothouse.serve.fastpath import RunFastPath
 from pilothouse.serve.limits import BodyLimitMiddleware
 from pilothouse.serve.live import RunManager
 from pilothouse.serve.routes import memories, meta, run_status, runs, sessions
@@ -128,7 +131,10 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, _internal_error)
-    _add_store_errors(app)
+    app.add_exception_handler(StoreError, store_error_handler)
+    # Middleware added later wraps what was added before: CORS, then the body limit, then the
+    # shortcut to the run route.
+    app.add_middleware(RunFastPath)
     app.add_middleware(BodyLimitMiddleware, limit=serve_settings.max_body_bytes)
     if cors_origins:
         app.add_middleware(
@@ -234,17 +240,3 @@ def _slug(name: str | None) -> str | None:
 async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
     logger.error("serve: unhandled %s: %s", type(exc).__name__, exc, exc_info=exc)
     return JSONResponse(error_body("internal server error"), status_code=500)
-
-
-def _add_store_errors(app: FastAPI) -> None:
-    from pilothouse.db.errors import StoreError
-
-    async def store_error(_request: Request, exc: Exception) -> JSONResponse:
-        logger.error("serve: the session store failed: %s", exc)
-        return JSONResponse(
-            error_body("the database is unavailable; try again"),
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
-
-    app.add_exception_handler(StoreError, store_error)

@@ -6,16 +6,21 @@ there is one (``None`` otherwise). Errors never echo a key or a token.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+logger = logging.getLogger("pilothouse")
 
 __all__ = [
     "ApiError",
     "api_error_handler",
     "error_body",
     "http_error_handler",
+    "store_error_handler",
+    "store_error_response",
     "validation_error_handler",
 ]
 
@@ -57,6 +62,21 @@ async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
         status_code=exc.status_code,
         headers=exc.headers,
     )
+
+
+def store_error_response(exc: Exception) -> JSONResponse:
+    """503 for a session store that failed (the database is down or unreachable)."""
+    logger.error("serve: the session store failed: %s", exc)
+    return JSONResponse(
+        error_body("the database is unavailable; try again"),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+async def store_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Answer a `StoreError` with 503."""
+    return store_error_response(exc)
 
 
 async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:

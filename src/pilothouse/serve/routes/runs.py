@@ -29,10 +29,11 @@ from pilothouse.serve.state import ServeState, serve_state
 if TYPE_CHECKING:
     from pilothouse.run.output import RunOutput, ToolExecution
 
-__all__ = ["router"]
+__all__ = ["create_run", "router", "run_scope"]
 
 router = APIRouter(tags=["Agents"])
-RunCaller = Annotated[Principal, Depends(require_scope("agents:run"))]
+run_scope = require_scope("agents:run")
+RunCaller = Annotated[Principal, Depends(run_scope)]
 
 
 @router.post(
