@@ -14,10 +14,14 @@ fi
 # agno's SqliteDb and PostgresDb, for benchmarks/session_length.py (same versions as ours).
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "sqlalchemy[asyncio]==2.1.9" "psycopg[binary]==3.3.9"
+# agno's AgentOS and the server that runs it, for benchmarks/serve.py (same versions as ours).
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "fastapi==0.165.0" "uvicorn[standard]==0.54.0" "python-multipart==0.0.34" "PyJWT==2.15.1"
 "$VENV/bin/python" - <<'PY'
 from importlib.metadata import version
 
-for name in ("agno", "pydantic-ai-slim", "openai-agents", "sqlalchemy", "psycopg"):
+for name in ("agno", "pydantic-ai-slim", "openai-agents", "sqlalchemy", "psycopg", "fastapi",
+             "uvicorn"):
     print(f"{name}=={version(name)}")
 PY
 echo "ready: $VENV/bin/python"
