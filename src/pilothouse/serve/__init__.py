@@ -42,10 +42,13 @@ dependency yields the caller's `Principal`::
                      lifespans=[mcp_lifespan])
 
 `Principal` tells who calls: ``user_id`` (the JWT ``sub``), ``scopes``, ``is_admin``,
-``owns(user_id)`` (answer 404 when False) and ``user_for(requested_user_id)``. A mounted
-ASGI app, outside FastAPI's dependencies, checks a header with
-``serve_state(...).authenticator.authenticate(authorization_header)`` (raises `ApiError`
-401), or reads ``app.state.pilothouse.authenticator`` from its parent app.
+``owns(user_id)`` (answer 404 when False) and ``user_for(requested_user_id)``. Raise
+`ApiError(status, detail, field=...)` for a JSON error in the service's shape.
+
+A mounted ASGI app (MCP, AG-UI) gets the same authentication by wrapping it:
+``mounts={"/mcp": protect(mcp_app, "agents:run")}``; the wrapped app finds the caller at
+``scope["state"]["principal"]``. Outside a request, ``app.state.pilothouse`` is the app's
+`ServeState` (agents by id, db, settings, ``authenticator.authenticate(header)``).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from pilothouse.serve.auth import (
     JWTConfig,
     Principal,
     current_principal,
+    protect,
     require_scope,
 )
 from pilothouse.serve.errors import ApiError
@@ -81,6 +85,7 @@ __all__ = [
     "ServeState",
     "create_app",
     "current_principal",
+    "protect",
     "require_scope",
     "serve_state",
 ]

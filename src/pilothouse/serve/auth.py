@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pilothouse.serve.errors import ApiError
+from pilothouse.serve.errors import ApiError, error_body
 
 __all__ = [
     "SCOPES",
@@ -32,6 +33,7 @@ __all__ = [
     "JWTConfig",
     "Principal",
     "current_principal",
+    "protect",
     "require_scope",
 ]
 
@@ -240,3 +242,35 @@ def require_scope(*scopes: str) -> Callable[[Request], Coroutine[Any, Any, Princ
 
     dependency.__name__ = "require_" + "_or_".join(s.replace(":", "_") for s in scopes)
     return dependency
+
+
+def protect(app: ASGIApp, *scopes: str) -> ASGIApp:
+    """Wrap an ASGI app mounted on a `create_app` app (``mounts={"/mcp": protect(mcp_app,
+    "agents:run")}``) with the service's authentication: requests without valid credentials
+    get 401, without one of ``scopes`` 403 (JSON, as everywhere). The caller's `Principal` is
+    put at ``scope["state"]["principal"]`` for the wrapped app.
+    """
+    check = require_scope(*scopes)
+
+    async def protected(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            principal = await check(request)
+        except ApiError as exc:
+            from starlette.responses import JSONResponse
+
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            response = JSONResponse(
+                error_body(exc.detail, exc.field), status_code=exc.status_code, headers=exc.headers
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await app(scope, receive, send)
+
+    return protected

@@ -21,6 +21,7 @@ from pilothouse.serve import (
     JWTConfig,
     Principal,
     create_app,
+    protect,
     require_scope,
 )
 
@@ -149,3 +150,31 @@ async def test_other_routers_reuse_the_dependency() -> None:
         assert (await client.get("/whoami", headers=no_scope)).status_code == 403
         ok = {"Authorization": "Bearer " + _hs({"sub": "ann", "scope": "agents:read"})}
         assert (await client.get("/whoami", headers=ok)).json() == {"user": "ann", "kind": "jwt"}
+
+
+async def test_a_mounted_asgi_app_is_protected_by_the_same_auth() -> None:
+    seen: list[Principal] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["state"]["principal"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"inner"})
+
+    app = create_app(
+        Agent(model=TestModel()),
+        jwt=JWTConfig(key=SECRET),
+        mounts={"/mcp": protect(inner, "agents:run")},
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        refused = await client.post("/mcp/")
+        assert refused.status_code == 401 and refused.json()["field"] is None
+        reader = {"Authorization": "Bearer " + _hs({"sub": "ann", "scope": "agents:read"})}
+        assert (await client.post("/mcp/", headers=reader)).status_code == 403
+        runner = {"Authorization": "Bearer " + _hs({"sub": "ann", "scope": "agents:run"})}
+        ok = await client.post("/mcp/", headers=runner)
+        assert ok.status_code == 200 and ok.text == "inner"
+        assert [p.user_id for p in seen] == ["ann"]
