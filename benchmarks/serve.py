@@ -15,8 +15,10 @@ asyncio streams, the same for both, so that the client costs little and the same
 
 - **Overhead**: median latency of a non-streamed run over one keep-alive connection (form body
   ``message=...&stream=false``), minus the median of ``await agent.arun(...)`` on the same
-  agent in a process of its own. Instant model, in-memory store (agno: none; its InMemoryDb
-  costs more than the whole request).
+  agent in a process of its own; and the same in CPU time (the server process's CPU seconds
+  per request, against the CPU time of a direct run), which a busy machine disturbs less.
+  Instant model, in-memory store (agno: none; its InMemoryDb costs more than the whole
+  request).
 - **Concurrency**: 1,000 streamed runs at once on one worker (one connection each, opened
   beforehand) against a model that waits 50 ms: the wall time until every stream has ended,
   divided by the wall time of one streamed run. 1.0 is ideal; the client shares the machine.
@@ -214,6 +216,12 @@ def server(framework: str, env: dict[str, str], workers: int = 1) -> Iterator[tu
             process.wait()
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -228,7 +236,7 @@ PLAIN = {"message": PROMPT, "stream": "false"}
 STREAMED = {"message": PROMPT, "stream": "true"}
 
 
-def direct_p50_us(framework: str, requests: int) -> float:
+def direct_run(framework: str, requests: int) -> dict[str, float]:
     python = sys.executable if framework == "pilothouse" else str(OTHERS_PYTHON)
     script = FRAMEWORKS_DIR / f"{framework}_serve_app.py"
     env = {
@@ -246,22 +254,31 @@ def direct_p50_us(framework: str, requests: int) -> float:
         check=True,
         timeout=600,
     )
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["p50_us"])
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
-async def http_latency(port: int, requests: int) -> dict[str, float]:
+async def http_latency(port: int, pid: int, requests: int) -> dict[str, float]:
+    """Wall latency per request, and the server's CPU time per request (steadier than wall
+    time on a busy machine)."""
     conn = await Http.open(port)
     for _ in range(max(50, requests // 5)):
         _check(*await conn.run(RUN_PATH, PLAIN), streamed=False)
     times = []
+    cpu_before = _cpu_s(pid)
     for _ in range(requests):
         started = time.perf_counter()
         status, body = await conn.run(RUN_PATH, PLAIN)
         times.append(time.perf_counter() - started)
         _check(status, body, streamed=False)
+    cpu_us = (_cpu_s(pid) - cpu_before) / requests * 1e6
     conn.close()
     times.sort()
-    return {"p50_us": statistics.median(times) * 1e6, "p90_us": times[int(len(times) * 0.9)] * 1e6}
+    return {
+        "p50_us": statistics.median(times) * 1e6,
+        "p90_us": times[int(len(times) * 0.9)] * 1e6,
+        "cpu_us": cpu_us,
+    }
 
 
 async def _streamed_run(conn: Http) -> None:
@@ -371,13 +388,15 @@ def pg_schema(url: str) -> Iterator[str | None]:
 def measure(framework: str, s: Settings, pg_url: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
     memory = {"BENCH_DB": "memory", "BENCH_LATENCY_S": "0"}
-    direct = direct_p50_us(framework, s.requests)
-    with server(framework, memory) as (port, _):
-        http = asyncio.run(http_latency(port, s.requests))
+    direct = direct_run(framework, s.requests)
+    with server(framework, memory) as (port, pid):
+        http = asyncio.run(http_latency(port, pid, s.requests))
     results["overhead"] = {
         **http,
-        "direct_p50_us": direct,
-        "overhead_p50_us": http["p50_us"] - direct,
+        "direct_p50_us": direct["p50_us"],
+        "direct_cpu_us": direct["cpu_us"],
+        "overhead_p50_us": http["p50_us"] - direct["p50_us"],
+        "overhead_cpu_us": http["cpu_us"] - direct["cpu_us"],
     }
     with server(framework, {**memory, "BENCH_LATENCY_S": "0.05"}) as (port, _):
         results["concurrency"] = asyncio.run(concurrency(port, s.concurrency, s.repeats))
@@ -419,6 +438,17 @@ def table(results: dict[str, dict[str, Any]], s: Settings) -> str:
             "≤ 1,000",
         ),
         ("Non-streamed run over HTTP, p90 (µs)", lambda r: _fmt(r["overhead"]["p90_us"]), "-"),
+        (
+            "Server CPU per non-streamed run over HTTP (µs)",
+            lambda r: _fmt(r["overhead"]["cpu_us"]),
+            "-",
+        ),
+        ("CPU per direct `arun()` (µs)", lambda r: _fmt(r["overhead"]["direct_cpu_us"]), "-"),
+        (
+            "**Per-request overhead, CPU (µs)**",
+            lambda r: _fmt(r["overhead"]["overhead_cpu_us"]),
+            "≤ 1,000",
+        ),
         (
             "One streamed run at 50 ms (ms)",
             lambda r: _fmt(r["concurrency"]["one_s"] * 1e3, 1),
