@@ -55,6 +55,7 @@ class LiveRun:
         "error",
         "foreground",
         "frames",
+        "last_event",
         "logged",
         "output",
         "run_id",
@@ -83,12 +84,13 @@ class LiveRun:
         self.logged = logged
         self.base = base
         self.frames: list[str] = []
+        self.last_event = ""
         self.done = False
         self.error: BaseException | None = None
         self.watchers = 0
         self.task: asyncio.Task[None] | None = None
         self._grace: asyncio.TimerHandle | None = None
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[bool]] = []
 
     @property
     def last_seq(self) -> int:
@@ -99,6 +101,7 @@ class LiveRun:
         """Add one event's frame; return its sequence number."""
         seq = self.base + len(self.frames) + 1
         self.frames.append(sse_frame(seq, name, data))
+        self.last_event = name
         self._notify()
         return seq
 
@@ -115,21 +118,28 @@ class LiveRun:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(True)
 
     async def wait(self, position: int, within: float) -> bool:
         """Wait (at most ``within`` seconds) until there is a frame past ``position`` or the
         run is done; False when the time ran out."""
         if len(self.frames) > position or self.done:
             return True
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(waiter)
-        # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
-        # arrives together with the result, and a stream whose client left would go on.
-        done, _ = await asyncio.wait((waiter,), timeout=within)
-        if not done:
-            waiter.cancel()
-        return bool(done)
+        timer = loop.call_later(within, _time_out, waiter)
+        # Awaiting the future itself (not wait_for, which on Python 3.11 can swallow a
+        # cancellation that arrives with the result): a stream whose client left stops here.
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class RunManager:
@@ -211,8 +221,7 @@ class RunManager:
         workers know from it that the run is over."""
         from pilothouse.run.output import RunStatus
 
-        last = live.frames[-1] if live.frames else ""
-        if any(f"\nevent: {name}\n" in last for name in TERMINAL_EVENTS):
+        if live.last_event in TERMINAL_EVENTS:
             return
         out = live.output
         if out.status is RunStatus.completed:
@@ -308,19 +317,23 @@ class RunManager:
             self.detach(live)
 
     async def frames(
-        self, live: LiveRun, after: int, *, attach: bool = True
+        self, live: LiveRun, after: int, *, attach: bool = True, flush_first: bool = False
     ) -> AsyncGenerator[str, None]:
         """The run's frames after sequence number ``after`` (at least ``live.base``), then
         the live ones until the run ends; keep-alive comments while it is quiet.
 
         ``attach``: count this stream as a watcher while it runs (False when the caller
-        attached it already and detaches it itself).
+        attached it already and detaches it itself). ``flush_first``: send nothing before
+        the run's record is in the shared log, so that a client that has seen the run's id
+        can ask any worker about it.
         """
         position = max(0, after - live.base)
         keepalive = self.settings.keepalive
         if attach:
             self.attach(live)
         try:
+            if flush_first:
+                await self.log.flush()
             while True:
                 frames = live.frames
                 if position < len(frames):

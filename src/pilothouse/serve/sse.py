@@ -55,20 +55,35 @@ class EventStreamResponse(Response):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sender = asyncio.ensure_future(self._send_frames(send))
+        # The frames are sent from this task; a second one waits for the client to leave and
+        # then interrupts this one (one task per stream instead of two).
+        this = asyncio.current_task()
+        assert this is not None
+        left = ended = False
+
+        def interrupt(watcher: asyncio.Future[None]) -> None:
+            nonlocal left
+            # ``ended``: the callback may run after this response is over; leave it alone then.
+            if not ended and not watcher.cancelled() and watcher.exception() is None:
+                left = True
+                this.cancel()
+
         watcher = asyncio.ensure_future(_until_disconnect(receive))
+        watcher.add_done_callback(interrupt)
         try:
-            await asyncio.wait((sender, watcher), return_when=asyncio.FIRST_COMPLETED)
+            await self._send_frames(send)
+        except asyncio.CancelledError:
+            if not left:
+                raise
+            this.uncancel()
+        except OSError:
+            pass  # the client went away while a frame was being written
         finally:
-            # The client is gone or the stream ended: say so before waiting for the cleanup.
+            ended = True
+            watcher.remove_done_callback(interrupt)
+            watcher.cancel()
             if self.on_close is not None:
                 self.on_close()
-            for task in (sender, watcher):
-                task.cancel()
-            results = await asyncio.gather(sender, watcher, return_exceptions=True)
-        error = results[0]
-        if isinstance(error, Exception) and not isinstance(error, OSError):
-            raise error
 
     async def _send_frames(self, send: Send) -> None:
         try:
@@ -85,7 +100,7 @@ class EventStreamResponse(Response):
                 )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            # Cancelled at a send: close the generator so that its cleanup runs now.
+            # Interrupted at a send: close the generator so that its cleanup runs now.
             with contextlib.suppress(Exception):
                 await self.frames.aclose()
 

@@ -19,13 +19,25 @@ class MemoryEventLog(EventLog):
         self._run_rows: dict[str, RunRecord] = {}
         self._event_rows: dict[str, dict[int, LoggedEvent]] = {}
 
+    # Writing to a dict needs no batching: rows are stored as they come, without a task.
+
+    def add_run(self, record: RunRecord) -> None:
+        self._run_rows.setdefault(record.run_id, record)
+
+    def add_event(self, run_id: str, seq: int, name: str, data: str) -> None:
+        self._event_rows.setdefault(run_id, {}).setdefault(seq, LoggedEvent(seq, name, data))
+        self._wake((run_id,))
+
+    async def flush(self) -> bool:
+        return True
+
     async def _write(
         self, runs: list[RunRecord], events: list[tuple[str, int, str, str, float]]
     ) -> None:
         for record in runs:
-            self._run_rows.setdefault(record.run_id, record)
+            self.add_run(record)
         for run_id, seq, name, data, _ in events:
-            self._event_rows.setdefault(run_id, {}).setdefault(seq, LoggedEvent(seq, name, data))
+            self.add_event(run_id, seq, name, data)
 
     async def events_after(self, run_id: str, after: int, limit: int = 500) -> list[LoggedEvent]:
         rows = self._event_rows.get(run_id, {})

@@ -10,7 +10,6 @@ RunError frame), not with an HTTP error.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -131,9 +130,9 @@ async def _respond(state: ServeState, live: LiveRun, *, stream: bool, background
         if live.foreground:
             # This response is the run's first watcher; it leaves when the client does.
             manager.attach(live)
-            frames = _after_flush(state, manager.frames(live, live.base, attach=False))
+            frames = manager.frames(live, live.base, attach=False, flush_first=True)
             return EventStreamResponse(frames, on_close=lambda: manager.detach(live))
-        return EventStreamResponse(_after_flush(state, manager.frames(live, live.base)))
+        return EventStreamResponse(manager.frames(live, live.base, flush_first=True))
     if background:
         # The run's record is in the shared log before the client can ask any worker for it.
         await state.log.flush()
@@ -152,19 +151,6 @@ async def _respond(state: ServeState, live: LiveRun, *, stream: bool, background
     if live.error is not None:
         raise _as_api_error(live.error)
     return JSONResponse(live.output.to_dict())
-
-
-async def _after_flush(
-    state: ServeState, frames: AsyncGenerator[str, None]
-) -> AsyncGenerator[str, None]:
-    """``frames``, once the run's record is in the shared log: a client that has seen a
-    run id can ask any worker about it."""
-    try:
-        await state.log.flush()
-        async for chunk in frames:
-            yield chunk
-    finally:
-        await frames.aclose()
 
 
 def _as_api_error(error: BaseException) -> ApiError:
