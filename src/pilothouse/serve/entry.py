@@ -76,10 +76,24 @@ def _configure_logging(level: str) -> None:
     logger.setLevel(level.upper())
 
 
+def _tune_gc() -> None:
+    """Garbage collection for a server: what was loaded so far (the app, its libraries) is
+    frozen out of the cyclic collector's passes, and young collections run every 10,000
+    allocations instead of 700. With a thousand runs in flight, full passes over every live
+    object otherwise take a quarter of the CPU."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 def app_from_env() -> Any:
     """The app of ``$PILOTHOUSE_SERVE_TARGET``: uvicorn's factory in each worker process."""
     _configure_logging(os.environ.get("PILOTHOUSE_LOG_LEVEL", "info"))
-    return load_target(os.environ[ENV_TARGET])
+    app = load_target(os.environ[ENV_TARGET])
+    _tune_gc()
+    return app
 
 
 def serve(
@@ -114,6 +128,7 @@ def serve(
         "timeout_graceful_shutdown": drain_timeout,
     }
     if workers == 1:
+        _tune_gc()
         uvicorn.run(app, **options)
     else:
         os.environ[ENV_TARGET] = target
