@@ -26,28 +26,32 @@ with ``app.include_router``. Protect a route with the same auth as the built-in 
 depending on `require_scope` (or `current_principal` for "authenticated, any scope"); the
 dependency yields the caller's `Principal`::
 
-    from fastapi import APIRouter, Depends
-    from pilothouse.serve import Principal, create_app, require_scope, serve_state
+    from typing import Annotated
+    from fastapi import APIRouter, Depends, Request
+    from pilothouse.serve import Principal, create_app, protect, require_scope, serve_state
 
     router = APIRouter()
+    Reader = Annotated[Principal, Depends(require_scope("knowledge:read"))]
 
     @router.get("/knowledge")
-    async def knowledge(request: Request,
-                        principal: Principal = Depends(require_scope("agents:read"))):
+    async def knowledge(request: Request, principal: Reader):
         user_id = principal.user_for(None)   # the JWT's user (None: auth off / the key)
-        state = serve_state(request)         # agents, db, settings of this app
+        state = serve_state(request)         # agents (by id), db, settings of this app
         ...
 
-    app = create_app(agents=[agent], routers=[router], mounts={"/mcp": mcp_asgi_app},
-                     lifespans=[mcp_lifespan])
+    app = create_app(agents=[agent], routers=[router],
+                     mounts={"/mcp": protect(mcp_asgi_app, "agents:run")},
+                     lifespans=[mcp_lifespan])   # each: app -> async context manager
+
+Scopes are checked only for JWT callers (the security key and auth-off may do everything);
+``admin`` grants every scope. A scope of your own (``knowledge:read``) must contain a colon.
 
 `Principal` tells who calls: ``user_id`` (the JWT ``sub``), ``scopes``, ``is_admin``,
 ``owns(user_id)`` (answer 404 when False) and ``user_for(requested_user_id)``. Raise
 `ApiError(status, detail, field=...)` for a JSON error in the service's shape.
 
-A mounted ASGI app (MCP, AG-UI) gets the same authentication by wrapping it:
-``mounts={"/mcp": protect(mcp_app, "agents:run")}``; the wrapped app finds the caller at
-``scope["state"]["principal"]``. Outside a request, ``app.state.pilothouse`` is the app's
+A mounted ASGI app (MCP, AG-UI) gets the same authentication by wrapping it with
+`protect`; the wrapped app finds the caller at ``scope["state"]["principal"]``. Outside a request, ``app.state.pilothouse`` is the app's
 `ServeState` (agents by id, db, settings, ``authenticator.authenticate(header)``).
 """
 
