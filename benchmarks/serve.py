@@ -286,7 +286,9 @@ async def _streamed_run(conn: Http) -> None:
     _check(status, body, streamed=True)
 
 
-async def concurrency(port: int, n: int, repeats: int) -> dict[str, float]:
+async def concurrency(port: int, pid: int, n: int, repeats: int) -> dict[str, float]:
+    """Wall time of ``n`` concurrent streamed runs over that of one; with the CPU seconds the
+    server and this client spent on them (on 2 cores, CPU time bounds the wall time)."""
     singles = []
     for _ in range(5):
         conn = await Http.open(port)
@@ -295,21 +297,29 @@ async def concurrency(port: int, n: int, repeats: int) -> dict[str, float]:
         singles.append(time.perf_counter() - started)
         conn.close()
     one = statistics.median(singles)
-    walls = []
+    walls, server_cpu, client_cpu = [], [], []
     for _ in range(repeats):
         conns = []
         for start in range(0, n, 100):
             conns += await asyncio.gather(*(Http.open(port) for _ in range(min(100, n - start))))
-        started = time.perf_counter()
+        started, cpu, mine = time.perf_counter(), _cpu_s(pid), time.process_time()
         await asyncio.gather(*(_streamed_run(c) for c in conns))
         walls.append(time.perf_counter() - started)
+        server_cpu.append(_cpu_s(pid) - cpu)
+        client_cpu.append(time.process_time() - mine)
         for conn in conns:
             conn.close()
         await asyncio.sleep(0.5)
         if walls[-1] > 8:
             break
     wall = statistics.median(walls)
-    return {"one_s": one, "all_s": wall, "ratio": wall / one}
+    return {
+        "one_s": one,
+        "all_s": wall,
+        "ratio": wall / one,
+        "server_cpu_s": statistics.median(server_cpu),
+        "client_cpu_s": statistics.median(client_cpu),
+    }
 
 
 async def throughput(port: int, clients: int, seconds: float) -> dict[str, float]:
@@ -398,8 +408,8 @@ def measure(framework: str, s: Settings, pg_url: str) -> dict[str, Any]:
         "overhead_p50_us": http["p50_us"] - direct["p50_us"],
         "overhead_cpu_us": http["cpu_us"] - direct["cpu_us"],
     }
-    with server(framework, {**memory, "BENCH_LATENCY_S": "0.05"}) as (port, _):
-        results["concurrency"] = asyncio.run(concurrency(port, s.concurrency, s.repeats))
+    with server(framework, {**memory, "BENCH_LATENCY_S": "0.05"}) as (port, pid):
+        results["concurrency"] = asyncio.run(concurrency(port, pid, s.concurrency, s.repeats))
     for workers in (1, 4):
         with pg_schema(pg_url) as schema:
             if schema is None:
@@ -463,6 +473,15 @@ def table(results: dict[str, dict[str, Any]], s: Settings) -> str:
             f"**{s.concurrency:,} concurrent streams, wall / one run (×)**",
             lambda r: _fmt(r["concurrency"]["ratio"], 2),
             "≤ 1.5",
+        ),
+        (
+            "Server / client CPU during them (s)",
+            lambda r: (
+                _fmt(r["concurrency"]["server_cpu_s"], 2)
+                + " / "
+                + _fmt(r["concurrency"]["client_cpu_s"], 2)
+            ),
+            "-",
         ),
         (
             "Runs/s, PostgreSQL, 1 worker",
