@@ -51,8 +51,9 @@ Scopes are checked only for JWT callers (the security key and auth-off may do ev
 `ApiError(status, detail, field=...)` for a JSON error in the service's shape.
 
 A mounted ASGI app (MCP, AG-UI) gets the same authentication by wrapping it with
-`protect`; the wrapped app finds the caller at ``scope["state"]["principal"]``. Outside a request, ``app.state.pilothouse`` is the app's
-`ServeState` (agents by id, db, settings, ``authenticator.authenticate(header)``).
+`protect`; the wrapped app finds the caller at ``scope["state"]["principal"]``. Outside a
+request, ``app.state.pilothouse`` is the app's `ServeState` (agents by id, db, settings,
+``authenticator.authenticate(header)``).
 """
 
 from __future__ import annotations
