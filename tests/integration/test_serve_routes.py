@@ -273,3 +273,32 @@ def test_secrets_never_reach_the_log(server: Server) -> None:
     log = server.log()
     assert KEY not in log and bearer not in log
     assert "POST /agents/assistant/runs" in log  # the access log is on
+
+
+async def test_the_app_serves_its_agents_over_mcp_with_the_same_auth(server: Server) -> None:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    def mcp_client(bearer: str | None) -> Client:
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        http = httpx2.AsyncClient(headers=headers, timeout=30)
+        return Client(
+            streamable_http_client(f"{server.url}/mcp/", http_client=http),
+            read_timeout_seconds=30,
+        )
+
+    async with mcp_client(token("ann")) as mcp:
+        names = {tool.name for tool in (await mcp.list_tools()).tools}
+        result = await mcp.call_tool("assistant", {"message": "over mcp"})
+    assert {"run_agent", "assistant"} <= names
+    assert not result.is_error and result.structured_content["content"] == "echo: over mcp"
+    run_id = result.structured_content["run_id"]
+    with server.client(token=token("ann")) as ann:
+        stored = ann.get(f"{RUNS}/{run_id}")
+        assert stored.status_code == 200 and stored.json()["user_id"] == "ann"
+    with server.client(token=token("bob")) as bob:
+        assert bob.get(f"{RUNS}/{run_id}").status_code == 404
+    with pytest.raises(Exception):  # noqa: B017 - the client fails on the 401 in its own way
+        async with mcp_client(None) as anonymous:
+            await anonymous.list_tools()
