@@ -124,7 +124,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
             pytest.fail(f"cannot mount a small file system: {done.stderr}")
         pytest.skip(f"cannot mount a small file system: {done.stderr}")
     yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+    subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_disk_fails_the_run_and_the_store_recovers(tiny_disk: Path) -> None:
