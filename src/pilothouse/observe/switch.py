@@ -28,6 +28,8 @@ _modules = sys.modules
 _explicit: Telemetry | None = None
 # The global providers last seen, and the telemetry built for them (None: they are defaults).
 _global: tuple[Any, Any, Telemetry | None] | None = None
+# `RunTracer`, once telemetry was on (its module imports OpenTelemetry).
+_RunTracer: type[RunTracer] | None = None
 
 
 def run_tracer(state: RunState) -> RunTracer | None:
@@ -40,9 +42,16 @@ def run_tracer(state: RunState) -> RunTracer | None:
         telemetry = _global_telemetry()
         if telemetry is None:
             return None
-    from pilothouse.observe.run_tracer import RunTracer
+    return _run_tracer_class()(telemetry, state)
 
-    return RunTracer(telemetry, state)
+
+def _run_tracer_class() -> type[RunTracer]:
+    global _RunTracer
+    if _RunTracer is None:
+        from pilothouse.observe.run_tracer import RunTracer
+
+        _RunTracer = RunTracer
+    return _RunTracer
 
 
 def configure(telemetry: Telemetry | None) -> None:
@@ -64,14 +73,17 @@ def capture_from_env() -> bool:
 def _global_telemetry() -> Telemetry | None:
     """Telemetry for the global providers when the application set one, else None."""
     global _global
-    from opentelemetry import trace
-
-    tracer_provider = trace.get_tracer_provider()
+    # Looked up in sys.modules rather than imported: this runs for every run while
+    # OpenTelemetry is imported but not set up, and a `from` import costs more than a lookup.
+    trace_module = _modules.get("opentelemetry.trace")
     metrics_module = _modules.get("opentelemetry.metrics")
+    tracer_provider = trace_module.get_tracer_provider() if trace_module is not None else None
     meter_provider = metrics_module.get_meter_provider() if metrics_module is not None else None
     seen = _global
     if seen is not None and seen[0] is tracer_provider and seen[1] is meter_provider:
         return seen[2]
+    from opentelemetry import trace
+
     from pilothouse.observe.telemetry import Telemetry, is_configured
 
     tracing, metering = is_configured(tracer_provider, meter_provider)

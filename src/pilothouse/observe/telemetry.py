@@ -78,7 +78,9 @@ class Telemetry:
 
 def is_configured(tracer_provider: Any, meter_provider: Any) -> tuple[bool, bool]:
     """Whether each global provider is one the user set (not the default proxy or a no-op)."""
-    tracing = not isinstance(tracer_provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+    tracing = tracer_provider is not None and not isinstance(
+        tracer_provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    )
     # The default meter provider's class is private: recognise it by name.
     metering = meter_provider is not None and type(meter_provider).__name__ not in (
         "_ProxyMeterProvider",
