@@ -16,6 +16,7 @@ new ``invoke_agent`` span links to it.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RunTracer"]
 
+logger = logging.getLogger("pilothouse")
 _perf = time.perf_counter
 _propagator = TraceContextTextMapPropagator()
 # Status descriptions are for people reading a trace: the whole message is in the run.
@@ -132,7 +134,17 @@ class RunTracer:
         self.error = exc
 
     def end(self, state: RunState) -> None:
-        """The run has ended, however it ended: close its spans."""
+        """The run has ended, however it ended: close its spans.
+
+        Called from the run's ``finally``: a failure here must not keep the run from
+        releasing its session, so it is logged instead of raised.
+        """
+        try:
+            self._end(state)
+        except Exception:
+            logger.warning("run %s: could not end its spans", state.out.run_id, exc_info=True)
+
+    def _end(self, state: RunState) -> None:
         out = state.out
         status = out.status
         error = self.error
@@ -292,9 +304,12 @@ class RunTracer:
             span.end()
             raise
         if self.capture and span.is_recording():
-            span.set_attribute(
-                attr.TOOL_CALL_RESULT, content.result_json(function.format_result(result))
-            )
+            try:
+                text = function.format_result(result)
+            except Exception:  # the step reports it; the span just goes without the result
+                text = None
+            if text is not None:
+                span.set_attribute(attr.TOOL_CALL_RESULT, content.result_json(text))
         span.end()
         return result
 
