@@ -220,7 +220,7 @@ def _instructions(setup: str, src: Path, runs: int) -> int:
     return int(found.group(1))
 
 
-def instructions(base_src: Path | None, runs: int) -> str:
+def instructions(base_src: Path | None, runs: int, setups: list[str]) -> str:
     """Instructions per iteration: (count with 2N iterations − count with N) / N."""
     trees = [("this tree", SRC)]
     if base_src is not None:
@@ -231,7 +231,8 @@ def instructions(base_src: Path | None, runs: int) -> str:
         "|---|---|---|---|---|",
     ]
     for label, src in trees:
-        for setup in ("off", "imported", *([] if label == "base" else ["on"])):
+        # The base tree may predate tracing: only the setups without it apply there.
+        for setup in [x for x in setups if label != "base" or x in ("off", "imported")]:
             print(f"[tracing] callgrind {label} {setup} ...", file=sys.stderr, flush=True)
             one = _instructions(setup, src, runs)
             two = _instructions(setup, src, 2 * runs)
@@ -247,6 +248,11 @@ def main() -> int:
     parser.add_argument("--instructions", action="store_true", help="count with callgrind")
     parser.add_argument("--base-src", type=Path, help="another tree's src/ to compare with")
     parser.add_argument("--iterations", type=int, default=200, help="N for --instructions")
+    parser.add_argument(
+        "--setups",
+        default="off,imported,on",
+        help="comma-separated setups for --instructions (default: off,imported,on)",
+    )
     parser.add_argument("--worker", choices=SETUPS, help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -254,7 +260,11 @@ def main() -> int:
         worker(args.worker, args.runs, args.quick)
         return 0
     if args.instructions:
-        print(instructions(args.base_src, args.iterations))
+        setups = [x.strip() for x in args.setups.split(",") if x.strip()]
+        unknown = set(setups) - set(SETUPS)
+        if unknown:
+            parser.error(f"unknown setup(s): {', '.join(sorted(unknown))}")
+        print(instructions(args.base_src, args.iterations, setups))
     else:
         print(wall_clock(args.quick))
     return 0

@@ -3,9 +3,9 @@
 Telemetry is on when `pilothouse.observe.instrument` was called, or when the application set
 a global OpenTelemetry tracer or meter provider. Without OpenTelemetry imported (the extra is
 not installed, or nothing imported it) the decision is two dictionary lookups and nothing is
-imported; with OpenTelemetry imported but no provider set, it is a look at the two global
-providers. The run loop then checks ``state.tracer`` (None when off) at its step boundaries.
-This module imports nothing from OpenTelemetry itself.
+imported; with OpenTelemetry imported but no provider set, it is a look at the API's two
+global provider variables. The run loop then checks ``state.tracer`` (None when off) at its
+step boundaries. This module imports nothing from OpenTelemetry itself.
 """
 
 from __future__ import annotations
@@ -73,24 +73,21 @@ def capture_from_env() -> bool:
 def _global_telemetry() -> Telemetry | None:
     """Telemetry for the global providers when the application set one, else None."""
     global _global
-    # Looked up in sys.modules rather than imported: this runs for every run while
-    # OpenTelemetry is imported but not set up, and a `from` import costs more than a lookup.
-    trace_module = _modules.get("opentelemetry.trace")
-    metrics_module = _modules.get("opentelemetry.metrics")
-    tracer_provider = trace_module.get_tracer_provider() if trace_module is not None else None
-    meter_provider = metrics_module.get_meter_provider() if metrics_module is not None else None
+    tracer_provider = _global_provider("opentelemetry.trace", "TRACER")
+    meter_provider = _global_provider("opentelemetry.metrics._internal", "METER")
+    if tracer_provider is None and meter_provider is None:
+        return None
     seen = _global
     if seen is not None and seen[0] is tracer_provider and seen[1] is meter_provider:
         return seen[2]
     from opentelemetry import trace
+    from opentelemetry.metrics import NoOpMeterProvider
 
     from pilothouse.observe.telemetry import Telemetry, is_configured
 
     tracing, metering = is_configured(tracer_provider, meter_provider)
     telemetry = None
     if tracing or metering:
-        from opentelemetry.metrics import NoOpMeterProvider
-
         telemetry = Telemetry(
             tracer_provider if tracing else trace.NoOpTracerProvider(),
             meter_provider if metering else NoOpMeterProvider(),
@@ -98,3 +95,33 @@ def _global_telemetry() -> Telemetry | None:
         )
     _global = (tracer_provider, meter_provider, telemetry)
     return telemetry
+
+
+_UNKNOWN = object()
+# Whether a provider is named by environment variable (read once: it is startup configuration).
+_from_env: dict[str, bool] = {}
+
+
+def _global_provider(module_name: str, kind: str) -> Any:
+    """The global OpenTelemetry tracer or meter provider (``kind``), or None when none is set.
+
+    This runs for every run while OpenTelemetry is imported but not set up (another library
+    imported it), so it reads the API's module global instead of calling its getter, which
+    looks the environment up (raising and catching a KeyError) on every call. The getter
+    is called when an environment variable names a provider (the getter loads it), or when
+    the API has no such global (another version of it).
+    """
+    module = _modules.get(module_name)
+    if module is None:
+        return None
+    value = getattr(module, f"_{kind}_PROVIDER", _UNKNOWN)
+    if value is None:
+        env_name = f"OTEL_PYTHON_{kind}_PROVIDER"
+        named = _from_env.get(env_name)
+        if named is None:
+            named = _from_env[env_name] = env_name in os.environ
+        if not named:
+            return None
+    elif value is not _UNKNOWN:
+        return value
+    return getattr(module, f"get_{kind.lower()}_provider")()

@@ -25,8 +25,9 @@ agent = Agent(name="a", model=TestModel(text="done"), tools=[get_weather])
 """
 
 
-def run_script(body: str) -> str:
+def run_script(body: str, **extra_env: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(extra_env)
     done = subprocess.run(
         [sys.executable, "-c", AGENT + textwrap.dedent(body)],
         capture_output=True,
@@ -80,6 +81,18 @@ def test_a_global_tracer_provider_turns_tracing_on() -> None:
     assert before == "None"
     assert after == "True"
     assert names == "['chat test', 'chat test', 'execute_tool get_weather', 'invoke_agent a']"
+
+
+def test_a_provider_named_by_environment_variable_turns_tracing_on() -> None:
+    out = run_script(
+        """
+        import opentelemetry.trace
+        print(agent.run("x").trace_context is not None)
+        print(type(opentelemetry.trace.get_tracer_provider()).__module__)
+        """,
+        OTEL_PYTHON_TRACER_PROVIDER="sdk_tracer_provider",
+    )
+    assert out.strip().splitlines() == ["True", "opentelemetry.sdk.trace"]
 
 
 def test_a_global_meter_provider_alone_records_metrics_without_spans() -> None:
