@@ -71,12 +71,25 @@ def capture_from_env() -> bool:
 
 
 def _global_telemetry() -> Telemetry | None:
-    """Telemetry for the global providers when the application set one, else None."""
+    """Telemetry for the global providers when the application set one, else None.
+
+    This runs for every run while OpenTelemetry is imported but not set up (another library
+    imported it), so its way to None reads the API's module globals instead of calling its
+    getters, which look the environment up (raising and catching a KeyError) on every call.
+    The getters are called once a provider is set, when an environment variable names one
+    (the getter loads it), or when the API has no such globals (another version of it).
+    """
     global _global
-    tracer_provider = _global_provider("opentelemetry.trace", "TRACER")
-    meter_provider = _global_provider("opentelemetry.metrics._internal", "METER")
-    if tracer_provider is None and meter_provider is None:
+    trace_api = _modules.get("opentelemetry.trace")
+    metrics_api = _modules.get("opentelemetry.metrics._internal")
+    if (
+        (trace_api is None or getattr(trace_api, "_TRACER_PROVIDER", _UNKNOWN) is None)
+        and (metrics_api is None or getattr(metrics_api, "_METER_PROVIDER", _UNKNOWN) is None)
+        and not _providers_named_by_env()
+    ):
         return None
+    tracer_provider = trace_api.get_tracer_provider() if trace_api is not None else None
+    meter_provider = metrics_api.get_meter_provider() if metrics_api is not None else None
     seen = _global
     if seen is not None and seen[0] is tracer_provider and seen[1] is meter_provider:
         return seen[2]
@@ -98,30 +111,15 @@ def _global_telemetry() -> Telemetry | None:
 
 
 _UNKNOWN = object()
-# Whether a provider is named by environment variable (read once: it is startup configuration).
-_from_env: dict[str, bool] = {}
+# Whether an environment variable names a provider (read once: it is startup configuration).
+_named_by_env: bool | None = None
 
 
-def _global_provider(module_name: str, kind: str) -> Any:
-    """The global OpenTelemetry tracer or meter provider (``kind``), or None when none is set.
-
-    This runs for every run while OpenTelemetry is imported but not set up (another library
-    imported it), so it reads the API's module global instead of calling its getter, which
-    looks the environment up (raising and catching a KeyError) on every call. The getter
-    is called when an environment variable names a provider (the getter loads it), or when
-    the API has no such global (another version of it).
-    """
-    module = _modules.get(module_name)
-    if module is None:
-        return None
-    value = getattr(module, f"_{kind}_PROVIDER", _UNKNOWN)
-    if value is None:
-        env_name = f"OTEL_PYTHON_{kind}_PROVIDER"
-        named = _from_env.get(env_name)
-        if named is None:
-            named = _from_env[env_name] = env_name in os.environ
-        if not named:
-            return None
-    elif value is not _UNKNOWN:
-        return value
-    return getattr(module, f"get_{kind.lower()}_provider")()
+def _providers_named_by_env() -> bool:
+    global _named_by_env
+    if _named_by_env is None:
+        _named_by_env = any(
+            name in os.environ
+            for name in ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
+        )
+    return _named_by_env
