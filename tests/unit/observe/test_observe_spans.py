@@ -327,3 +327,19 @@ def test_json_of_the_span_tree_is_printable(otel: Recorded) -> None:
     tool_agent().run("Weather?")
     for span in otel.spans():
         assert json.loads(span.to_json())["name"] == span.name
+
+
+async def test_a_run_past_its_timeout_is_an_error_span(otel: Recorded) -> None:
+    import asyncio
+
+    async def slow(messages: list[Message], tools: Any) -> str:
+        await asyncio.sleep(10)
+        return "late"
+
+    out = await Agent(model=FunctionModel(slow)).arun("Hello", timeout=0.2)
+    assert out.status is RunStatus.error
+    run = otel.one("invoke_agent")
+    assert run.status.status_code is StatusCode.ERROR
+    assert dict(run.attributes or {})["error.type"] == "RunTimeoutError"
+    # The model request it cut short ends with the run's error.
+    assert dict(otel.one("chat").attributes or {})["error.type"] == "RunTimeoutError"
