@@ -6,8 +6,9 @@ drives this generator; the non-streaming modes simply drain it. The steps live i
 *model request* (one call, with retries), *tool batch* (run the calls that are ready, pause on
 those that wait for a person) and *finish* (answer, memories, store). What passes between them
 is one `RunState`. Cancellation, limits, deadlines and checkpoints sit here, at the step
-boundaries. A run always ends in exactly one terminal state (completed, paused, cancelled,
-error) and never raises for a failing model or tool: errors are data on the `RunOutput`.
+boundaries, and so do the tracing hooks (`pilothouse.observe`, marked ``[observe]``). A run
+always ends in exactly one terminal state (completed, paused, cancelled, error) and never
+raises for a failing model or tool: errors are data on the `RunOutput`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 from collections.abc import AsyncGenerator
 
 from pilothouse.exceptions import ContinueRunError, RunNotFoundError
+from pilothouse.observe.switch import run_tracer
 from pilothouse.run import events as ev
 from pilothouse.run import recent, registry
 from pilothouse.run.output import RunOutput, RunStatus
@@ -52,12 +54,16 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
     ``RunOutput.events`` and stored with the run.
     """
     state = RunState(plan)
+    # [observe] None unless OpenTelemetry is on; the step boundaries below check it.
+    tracer = state.tracer = run_tracer(state)
     handle = state.handle
     registry.register(state.out.run_id, handle)
     if plan.timeout is not None:
         handle.timer = handle.loop.call_later(plan.timeout, handle.expire, plan.timeout)
     try:
         step = await prepare(state) if plan.resume is None else await prepare_continued(state)
+        if tracer is not None:  # [observe]
+            tracer.prepared(state)
         for event in state.take_events():
             yield event
         while step is not Next.FINISH:
@@ -95,8 +101,10 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
             await finish_completed(state)
         for event in state.take_events():
             yield event
-    except (ContinueRunError, RunNotFoundError):
+    except (ContinueRunError, RunNotFoundError) as exc:
         # Continuing was refused before anything changed: the stored run stays as it was.
+        if tracer is not None:  # [observe]
+            tracer.failed(exc)
         raise
     except CancelledByUser:
         ending = _end_stopped(state)
@@ -122,6 +130,8 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
         await store_quietly(state)
         raise
     except Exception as exc:
+        if tracer is not None:  # [observe]
+            tracer.failed(exc)
         ending = end_failed(state, exc)
         await store_quietly(state)
         if state.stream and ending is not None:
@@ -131,6 +141,8 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
             await close_model_stream(state)
         if state.session_io is not None:
             await state.session_io.release()
+        if tracer is not None:  # [observe]
+            tracer.end(state)
         _forget(state)
 
 

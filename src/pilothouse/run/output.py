@@ -199,6 +199,9 @@ class RunOutput:
     references: list[Any] | None = None  # knowledge chunks used (pilothouse.knowledge.Reference)
     status: RunStatus = RunStatus.running
     created_at: int = field(default_factory=lambda: int(time.time()))
+    # With tracing on (pilothouse.observe): the W3C trace context of the run's last execution,
+    # stored with the run so that continuing it links the new span to that one.
+    trace_context: dict[str, str] | None = None
 
     @property
     def is_paused(self) -> bool:

@@ -21,6 +21,7 @@ from pilothouse.run import registry
 if TYPE_CHECKING:
     from pilothouse.models.base import ModelRequest, ModelResponse
     from pilothouse.models.message import Message
+    from pilothouse.observe.run_tracer import RunTracer
     from pilothouse.run import events as ev
     from pilothouse.run.output import RunOutput, ToolExecution
     from pilothouse.run.plan import RunPlan
@@ -67,6 +68,9 @@ class RunState:
     paused_on: Sequence[ToolExecution] = ()
     stopped = False
     open_stream: Any = None
+    # [observe] The run's spans and metrics (pilothouse.observe); None when telemetry is off,
+    # which is all the step boundaries check.
+    tracer: RunTracer | None = None
 
     def __init__(self, plan: RunPlan) -> None:
         agent = plan.agent

@@ -125,12 +125,16 @@ class ModelCall:
         self.first_token = None
         self.sent = _perf()
         iterator = state.model.stream(state.messages, state.request).__aiter__()
+        if state.tracer is not None:  # [observe] the attempt's chat span, current while pulled
+            iterator = state.tracer.start_chat(state, iterator)
         state.open_stream = iterator
         return iterator
 
     async def _retry_or_raise(self, exc: Exception) -> None:
         state = self.state
         plan = state.plan
+        if state.tracer is not None:  # [observe]
+            state.tracer.fail_chat(exc)
         error = _as_provider_error(exc, state.model)
         if self.first_token is not None or not error.retryable or self.attempt >= plan.retries:
             raise error from exc
@@ -163,6 +167,8 @@ class ModelCall:
             cost=state.model.price(response.usage) if response.usage else None,
         )
         state.out.metrics.add_call(call_metrics)
+        if state.tracer is not None:  # [observe]
+            state.tracer.end_chat(response, call_metrics)
         state.messages.append(
             Message(
                 role="assistant",

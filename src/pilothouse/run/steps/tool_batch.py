@@ -267,7 +267,10 @@ async def _execute(state: RunState, execution: ToolExecution, *, inline_ok: bool
         arguments: Any = execution.tool_args
         if "_raw" in arguments and len(arguments) == 1:
             arguments = arguments["_raw"]
-        result = await _call(state, function, arguments, inline_ok=inline_ok)
+        call = _call(state, function, arguments, inline_ok=inline_ok)
+        if state.tracer is not None:  # [observe] runs the call inside its execute_tool span
+            call = state.tracer.tool_call(execution, function, call)
+        result = await call
         execution.result = function.format_result(result)
     except ToolArgumentsError as exc:
         execution.result = f"Invalid arguments for {name}: {exc}"
