@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pilothouse.observe import continue_trace
 from pilothouse.serve.auth import Principal, require_scope
 from pilothouse.serve.errors import ApiError
 from pilothouse.serve.inputs import read_continue_request, read_run_request
@@ -67,9 +68,11 @@ async def create_run(agent_id: str, request: Request, principal: RunCaller) -> R
         stream = agent.arun(body.message, stream=True, **options)
     except (TypeError, ValueError) as exc:
         raise ApiError(422, str(exc), field=_field_in(str(exc))) from None
-    live = state.runs.start(
-        agent, stream, foreground=body.stream and not body.background, logged=logged
-    )
+    # The run's task starts inside the caller's trace (an incoming traceparent), if any.
+    with continue_trace(request.headers):
+        live = state.runs.start(
+            agent, stream, foreground=body.stream and not body.background, logged=logged
+        )
     return await _respond(state, live, stream=body.stream, background=body.background)
 
 
@@ -82,10 +85,10 @@ async def create_run(agent_id: str, request: Request, principal: RunCaller) -> R
 async def continue_run(
     agent_id: str, run_id: str, request: Request, principal: RunCaller
 ) -> Response:
-    """Continue a paused run with the answered tool executions (``tools``); answers as
-    `create_run` does. 422 names the tool calls left unanswered; 409 if not paused."""
+    """Continue a paused run with the answered tool executions (``tools``), or a failed or
+    cancelled run from its last checkpoint; answers as `create_run` does. 422 names the tool
+    calls left unanswered; 409 for a run that is completed or still running."""
     from pilothouse.exceptions import ContinueRunError
-    from pilothouse.run.output import RunStatus
 
     state = serve_state(request)
     agent = state.agent(agent_id)
@@ -98,10 +101,11 @@ async def continue_run(
         or (body.session_id is not None and body.session_id != paused.session_id)
     ):
         raise ApiError(404, f"run {run_id!r} not found", field="run_id")
-    if paused.status is not RunStatus.paused:
+    if paused.status not in _CONTINUABLE:
         raise ApiError(
             409,
-            f"run {run_id} is not paused (its status is {paused.status.value})",
+            f"run {run_id} cannot be continued (its status is {paused.status.value}): only a "
+            "paused, failed or cancelled run can",
             field="run_id",
             status=paused.status.value,
         )
@@ -118,10 +122,18 @@ async def continue_run(
     except ContinueRunError as exc:
         raise ApiError(422, str(exc), field="tools", tools=_unanswered(paused, answers)) from None
     base = await state.log.last_seq(run_id)
-    live = state.runs.start(
-        agent, stream, foreground=body.stream and not body.background, logged=logged, base=base
-    )
+    with continue_trace(request.headers):
+        live = state.runs.start(
+            agent,
+            stream,
+            foreground=body.stream and not body.background,
+            logged=logged,
+            base=base,
+        )
     return await _respond(state, live, stream=body.stream, background=body.background)
+
+
+_CONTINUABLE = frozenset({"PAUSED", "ERROR", "CANCELLED"})
 
 
 async def _respond(state: ServeState, live: LiveRun, *, stream: bool, background: bool) -> Response:
