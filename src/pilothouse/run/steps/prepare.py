@@ -93,7 +93,8 @@ async def prepare(state: RunState) -> Next:
     if plan.media:
         attach_media(messages, plan.media)
     out.messages = messages
-    await _resolve_tools(state, agent.tool_choice, await _knowledge(state, first=True))
+    knowledge = await _knowledge(state, first=True) if agent.knowledge is not None else ()
+    await _resolve_tools(state, agent.tool_choice, knowledge)
     return Next.MODEL
 
 
@@ -150,7 +151,8 @@ async def prepare_continued(state: RunState) -> Next:
     state.calls_made = len(out.tools)
     if state.lifecycle:
         state.emit(ev.RunContinuedEvent(**state.ids))
-    await _resolve_tools(state, None, await _knowledge(state, first=False))
+    knowledge = await _knowledge(state, first=False) if agent.knowledge is not None else ()
+    await _resolve_tools(state, None, knowledge)
     if pending is not None:
         plan_continued_batch(state, pending)
         return Next.TOOLS
@@ -252,10 +254,8 @@ _RESUMABLE = frozenset({RunStatus.error, RunStatus.cancelled})
 
 
 async def _knowledge(state: RunState, *, first: bool) -> list[Function]:
-    """The agent's knowledge base, if it has one: retrieval into the context before the
-    first model request, and the tools to search it (`pilothouse.knowledge`)."""
-    if state.agent.knowledge is None:
-        return []
+    """The agent's knowledge base: retrieval into the context before the first model
+    request, and the tools to search it (`pilothouse.knowledge`)."""
     from pilothouse.knowledge.agent_tools import prepare_knowledge
 
     return await prepare_knowledge(state.agent, state.ctx, state.messages, state.out, first=first)
