@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -464,3 +465,45 @@ def test_continue_run() -> None:
     assert continued.run_id == response.run_id
     assert continued.tools[0].result == "a deployed"
     assert continued.content == "Deployed."
+
+
+def test_continue_run_of_an_errored_run() -> None:
+    """The continue_run() example's other half: an errored run, continued, finishes without
+    running its finished tool call again."""
+    from pilothouse.exceptions import ModelProviderError
+    from pilothouse.models import ToolCall
+    from pilothouse.models.test import FunctionModel
+
+    deployed: list[str] = []
+
+    def deploy(service: str) -> str:
+        """Deploy a service.
+
+        Args:
+            service: The service to deploy.
+        """
+        deployed.append(service)
+        return f"{service} deployed"
+
+    provider_up = [False]
+
+    def model(messages: list[Any], tools: list[Any]) -> Any:
+        if messages[-1].role == "user":
+            return ToolCall(name="deploy", arguments={"service": "api"})
+        if not provider_up[0]:
+            raise ModelProviderError("the provider is down", status_code=503)
+        return "Deployed."
+
+    agent = Agent(model=FunctionModel(model), tools=[deploy], retries=0)
+
+    response = agent.run("Complex task")
+    assert response.status == RunStatus.error
+
+    provider_up[0] = True
+    if response.status in (RunStatus.paused, RunStatus.error):
+        continued = agent.continue_run(run_response=response)
+
+    assert continued.status == RunStatus.completed
+    assert continued.run_id == response.run_id
+    assert continued.content == "Deployed."
+    assert deployed == ["api"]
