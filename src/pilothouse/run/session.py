@@ -179,8 +179,19 @@ class SessionIO:
         stored status still becomes the returned one.
         """
         if self.lease is None:
-            # begin did not complete: there is no row of this run to finalise.
+            # begin did not complete. If it was cut off (cancelled) after the store committed
+            # the run's row, that row says RUNNING: finalise it, and give the lease back.
             self.finished = True
+            if self._held and self._owner is not None:
+                try:
+                    if await self.store.finish_run(
+                        out.to_dict(compact=True), lease_owner=self._owner
+                    ):
+                        self._held = False
+                except RunNotFoundError:
+                    pass  # nothing was stored
+                except Exception:
+                    logger.warning("run %s: could not store its end", out.run_id, exc_info=True)
             await self.release()
             return
         await self._stop_renewal()

@@ -263,3 +263,27 @@ def test_tool_choice_takes_the_openai_dict_form() -> None:
     assert agent.tool_choice == "lookup"
     with pytest.raises(TypeError, match="tool_choice"):
         Agent(tool_choice={"type": "function"})
+
+
+async def test_a_run_cancelled_while_its_start_is_being_stored_is_stored_cancelled() -> None:
+    started = asyncio.Event()
+
+    class SlowToAnswer(InMemoryDb):
+        async def start_run(self, run: dict[str, Any], **kwargs: Any) -> Any:
+            result = await super().start_run(run, **kwargs)
+            started.set()
+            await asyncio.sleep(30)  # committed, but the answer is slow to come back
+            return result
+
+    store = SlowToAnswer()
+    agent = Agent(model="test", db=store)
+    stream = agent.arun("hello", session_id="slow", stream=True)
+    consumer = asyncio.create_task(_drain(stream))
+    await asyncio.wait_for(started.wait(), 10)
+    assert agent.cancel_run(stream.run_id)
+    await asyncio.wait_for(consumer, 10)
+    assert stream.output.status is RunStatus.cancelled
+    stored = await store.get_run(stream.run_id)
+    assert stored is not None and stored["status"] == "CANCELLED"
+    # The lease was given back: someone else may take the session at once.
+    assert await store.acquire_session_lease("slow", "someone", 5)
