@@ -10,6 +10,8 @@ behaviour with its message:
 - ``confirm``: call ``delete_logs``, which needs confirmation (the run pauses);
 - ``hitl``: call ``delete_logs``, ``send_report`` (asks the user for ``to``) and ``run_shell``
   (executed by the client) at once;
+- ``Plan my day in CITY`` and ``Book a table ...``: the scene of the README's screenshot (a
+  tool call, a markdown answer, a call waiting for approval);
 - ``fail``: the model fails (the run ends with ERROR);
 - anything else: ``echo: <message>``.
 
@@ -52,6 +54,12 @@ def delete_logs(table: str) -> str:
 def send_report(title: str, to: str) -> str:
     """Send a report by email."""
     return f"sent {title!r} to {to}"
+
+
+@tool(requires_confirmation=True)
+def book_table(restaurant: str, people: int) -> str:
+    """Book a table at a restaurant."""
+    return f"Booked a table for {people} at {restaurant}."
 
 
 @tool(external_execution=True)
@@ -100,6 +108,28 @@ async def behave(messages: list[Message], tools: list[Any]) -> AsyncIterator[Any
             yield ToolCall(name="run_shell", arguments={"command": "uptime"})
         else:
             yield "done: " + " | ".join(results)
+    elif text.startswith("Plan my day in "):
+        city = words[-1]
+        if not results:
+            yield ModelDelta(reasoning="A good plan depends on the weather; I will check it.")
+            yield "Let me check the weather first."
+            yield ToolCall(name="get_weather", arguments={"city": city})
+        else:
+            for piece in (
+                f"It is **{results[-1].split(' in ')[0].lower()}** in {city}, so:\n\n".replace(
+                    "°c", "°C"
+                ),
+                "1. *Morning*: a walk along the river\n",
+                "2. *Lunch*: a terrace, in the sun\n",
+                "3. *Evening*: dinner at `Chez Lou`, if you want me to book it\n",
+            ):
+                await asyncio.sleep(0.02)
+                yield piece
+    elif text.startswith("Book a table"):
+        if not results:
+            yield ToolCall(name="book_table", arguments={"restaurant": "Chez Lou", "people": 2})
+        else:
+            yield results[-1]
     elif text == "fail":
         raise ModelProviderError("the model is down", status_code=400)
     else:
@@ -131,7 +161,7 @@ assistant = Agent(
     id="assistant",
     name="Assistant",
     model=FunctionModel(stream_function=behave),
-    tools=[get_weather, delete_logs, send_report, run_shell],
+    tools=[get_weather, delete_logs, send_report, run_shell, book_table],
     instructions="Help.",
     markdown=True,
 )

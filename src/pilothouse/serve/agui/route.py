@@ -116,13 +116,13 @@ async def _run(
         options["session_state"] = body.state
     if body.images:
         options["images"] = body.images
+    start_state = await _starting_state(state, agent, thread_id, body.state)
     try:
         stream = agent.arun(body.message, stream=True, **options)
     except (TypeError, ValueError) as exc:
         raise ApiError(422, str(exc)) from None
     live = state.runs.start(agent, _reporting(stream), foreground=True, logged=True)
     translator = EventTranslator(thread_id, body.input.run_id, live.run_id)
-    start_state = await _starting_state(state, agent, thread_id, body.state)
     return _respond(state, live, translator, start_state)
 
 

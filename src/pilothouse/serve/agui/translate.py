@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -104,7 +105,6 @@ class EventTranslator:
         self.run_id = run_id
         self._sent_calls = set(answered_calls)
         self._before = metrics_before
-        self._count = 0
         self._text_id: str | None = None
         self._last_text_id: str | None = None
         self._reasoning_id: str | None = None
@@ -208,8 +208,8 @@ class EventTranslator:
     # --- pieces ----------------------------------------------------------------------------
 
     def _new_id(self, kind: str) -> str:
-        self._count += 1
-        return f"{self.run_id}-{kind}{self._count}"
+        # Unique in the thread: a resumed run is translated again, by another translator.
+        return f"{kind}-{uuid.uuid4().hex}"
 
     def _reasoning(self, delta: str) -> list[BaseEvent]:
         events = self._close_text()

@@ -27,6 +27,7 @@ function pretty(text) {
 
 export function seconds(value) {
   if (typeof value !== "number") return "–";
+  if (value < 0.0005) return "<1 ms";
   return value < 1 ? `${Math.round(value * 1000)} ms` : `${value.toFixed(2)} s`;
 }
 
