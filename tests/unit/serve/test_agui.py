@@ -368,3 +368,29 @@ def test_the_page_refers_only_to_files_it_ships() -> None:
             assert ref in names, f"{name} imports {ref}"
         # Nothing from any other host: no address in a string.
         assert not re.search(r"[\"'`]https?://", source), name
+
+
+def test_pieces_that_arrive_together_become_one_event() -> None:
+    translator = EventTranslator("t", "r", "run")
+    pieces = [{"event": "RunContent", "reasoning_content": r} for r in ("think", "ing")]
+    pieces += [{"event": "RunContent", "content": c} for c in ("Hel", "lo", " there")]
+    pieces += [{"event": "ToolCallStarted", "tool": {"tool_call_id": "c1", "tool_name": "x"}}]
+    pieces += [{"event": "RunContent", "content": c} for c in ("a", "b")]
+    events = translator.translate_all(pieces)
+    assert [e.type.value for e in events] == [
+        "REASONING_START",
+        "REASONING_MESSAGE_START",
+        "REASONING_MESSAGE_CONTENT",
+        "REASONING_MESSAGE_END",
+        "REASONING_END",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_END",
+        "TOOL_CALL_START",
+        "TOOL_CALL_ARGS",
+        "TOOL_CALL_END",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+    ]
+    assert events[2].delta == "thinking" and events[6].delta == "Hello there"
+    assert events[-1].delta == "ab" and events[8].parent_message_id == events[5].message_id

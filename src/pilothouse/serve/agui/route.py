@@ -215,11 +215,12 @@ async def _events(
             if chunk.startswith(":"):
                 yield chunk  # keep-alive comment
                 continue
-            events = []
-            for frame in chunk.split("\n\n"):
-                for line in frame.split("\n"):
-                    if line.startswith("data: "):
-                        events += translator.translate(json.loads(line[6:]))
+            events = translator.translate_all(
+                json.loads(line[6:])
+                for frame in chunk.split("\n\n")
+                for line in frame.split("\n")
+                if line.startswith("data: ")
+            )
             if events:
                 yield "".join(encode(e) for e in events)
         ending = translator.finish(live.output, live.error)

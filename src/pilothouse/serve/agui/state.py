@@ -2,9 +2,10 @@
 
 The run loop emits no event when a tool changes ``session_state``. An AG-UI client follows
 that state (STATE_SNAPSHOT, then STATE_DELTA), so the stream of an AG-UI run is wrapped:
-before each event it passes on, the wrapper compares the run's session state with the last
-one it reported and, when it changed, first emits a `CustomEvent` whose ``data`` holds the
-state under `STATE_KEY`. The wrapper runs in the task that drives the run, so each report is
+before each event it passes on (but the pieces of a streamed answer, during which nothing
+changes the state), the wrapper compares the run's session state with the last one it
+reported and, when it changed, first emits a `CustomEvent` whose ``data`` holds the state
+under `STATE_KEY`. The wrapper runs in the task that drives the run, so each report is
 the state exactly as it was between two of the run's events; and the reports go to the
 service's event log with the run's other events.
 """
@@ -28,11 +29,12 @@ STATE_KEY = "pilothouse.session_state"
 class StateReporting:
     """Wraps an ``arun``/``acontinue_run`` stream (same ``output``, ``run_id``, ``aclose``)."""
 
-    __slots__ = ("_held", "_reported", "_stream")
+    __slots__ = ("_held", "_reported", "_seen", "_stream")
 
     def __init__(self, stream: AsyncRunStream) -> None:
         self._stream = stream
         self._reported: str | None = None
+        self._seen: object = None
         self._held: BaseRunEvent | None = None
 
     @property
@@ -54,6 +56,10 @@ class StateReporting:
             self._held = None
             return held
         event: BaseRunEvent = await self._stream.__anext__()
+        # Only tools (and hooks) change the state, and never while the model streams: the
+        # pieces of an answer (most of a run's events) are passed on without a look.
+        if event.event == "RunContent" and self._stream.output.session_state is self._seen:
+            return event
         report = self._report()
         if report is None:
             return event
@@ -70,6 +76,7 @@ class StateReporting:
 
         out = self._stream.output
         state: Any = out.session_state
+        self._seen = state
         if state is None:
             return None
         # Compared (and copied) as JSON: the run keeps changing its own dict.

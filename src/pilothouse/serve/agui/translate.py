@@ -129,6 +129,39 @@ class EventTranslator:
             events += self._state_events(state)
         return self._stamp(events)
 
+    def translate_all(self, items: Iterable[dict[str, Any]]) -> list[BaseEvent]:
+        """The AG-UI events for Pilothouse events that arrived together: consecutive pieces
+        of an answer (or of reasoning) become one piece, so that a client that fell behind
+        catches up in a few events rather than one per token."""
+        events: list[BaseEvent] = []
+        text: list[str] = []
+        reasoning: list[str] = []
+
+        def flush() -> None:
+            if reasoning:
+                events.extend(self._stamp(self._reasoning("".join(reasoning))))
+                reasoning.clear()
+            if text:
+                events.extend(self._stamp(self._content("".join(text))))
+                text.clear()
+
+        for data in items:
+            if data.get("event") == "RunContent":
+                piece, thought = _text(data.get("content")), data.get("reasoning_content")
+                if thought:
+                    if text:
+                        flush()
+                    reasoning.append(thought)
+                if piece:
+                    if reasoning:
+                        flush()
+                    text.append(piece)
+                continue
+            flush()
+            events.extend(self.translate(data))
+        flush()
+        return events
+
     def translate(self, data: dict[str, Any]) -> list[BaseEvent]:
         """The AG-UI events for one Pilothouse event (its JSON dict)."""
         name = data.get("event")
