@@ -59,8 +59,13 @@ function setBusy(busy) {
   ui.cancel.disabled = !(busy && app.run && app.run.runId);
 }
 
-function scrollDown() {
-  ui.conversation.lastElementChild?.scrollIntoView({ block: "end" });
+// The conversation follows a streaming answer while the person is at its end, and stays put
+// when they scrolled up to read.
+let following = true;
+
+function scrollDown(force = false) {
+  if (force) following = true;
+  if (following) ui.conversation.scrollTop = ui.conversation.scrollHeight;
 }
 
 // --- the key ------------------------------------------------------------------------------------
@@ -164,7 +169,7 @@ async function openThread(threadId) {
   runs.forEach((run, index) => showStoredRun(run, index === runs.length - 1));
   showState(session.session_state);
   markCurrentSession();
-  scrollDown();
+  scrollDown(true);
 }
 
 function showStoredRun(run, isLast) {
@@ -197,6 +202,7 @@ async function send(text) {
     writePlace();
   }
   ui.conversation.append(userTurn(text));
+  scrollDown(true);
   await stream({
     threadId: app.threadId,
     runId: uuid(),
@@ -345,6 +351,10 @@ function bind() {
     } else if (event.key === "Escape" && app.run) {
       cancel();
     }
+  });
+  ui.conversation.addEventListener("scroll", () => {
+    const c = ui.conversation;
+    following = c.scrollHeight - c.scrollTop - c.clientHeight < 48;
   });
   ui.cancel.addEventListener("click", cancel);
   ui.newChat.addEventListener("click", newChat);
