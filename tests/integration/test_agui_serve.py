@@ -16,6 +16,8 @@ from serve_kit import KEY, Server, token
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
+ASSISTANT = {"agentId": "assistant"}
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
@@ -106,7 +108,8 @@ def test_an_interrupt_is_answered_with_resume_and_the_same_run_continues(
     client: httpx.Client,
 ) -> None:
     thread = f"hitl-{uuid.uuid4().hex[:8]}"
-    first = agui(client, run_input(thread, "hitl"))
+    # Through POST /agui, the agent named in forwardedProps.
+    first = agui(client, run_input(thread, "hitl", forwarded_props=ASSISTANT), path="/agui")
     check_run_discipline(first)
     finished = first[-1]
     assert finished.type.value == "RUN_FINISHED" and finished.outcome.type == "interrupt"
@@ -138,12 +141,14 @@ def test_an_interrupt_is_answered_with_resume_and_the_same_run_continues(
 
     # An answer missing for one interrupt: refused before anything runs, naming the call.
     partial = run_input(
-        thread, resume=[entry(confirm, {"approved": True}), entry(ask, {"to": "ada@example.com"})]
+        thread,
+        resume=[entry(confirm, {"approved": True}), entry(ask, {"to": "ada@example.com"})],
+        forwarded_props=ASSISTANT,
     )
-    refused = client.post("/agents/assistant/agui", json=partial)
+    refused = client.post("/agui", json=partial)
     assert refused.status_code == 422 and "run_shell" in refused.json()["detail"]
-    bad = run_input(thread, resume=[entry(confirm, {"approved": "yes"})])
-    assert client.post("/agents/assistant/agui", json=bad).status_code == 422
+    bad = run_input(thread, resume=[entry(confirm, {"approved": "yes"})], forwarded_props=ASSISTANT)
+    assert client.post("/agui", json=bad).status_code == 422
 
     resume = run_input(
         thread,
@@ -152,8 +157,9 @@ def test_an_interrupt_is_answered_with_resume_and_the_same_run_continues(
             entry(ask, {"to": "ada@example.com"}),
             entry(external, {"result": "up 3 days"}),
         ],
+        forwarded_props=ASSISTANT,
     )
-    second = agui(client, resume)
+    second = agui(client, resume, path="/agui")
     check_run_discipline(second, known_calls=set(started))
     assert second[0].run_id == resume["runId"] != first[0].run_id
     assert second[0].metadata["pilothouse"]["runId"] == run_id  # the same run, continued
@@ -169,7 +175,7 @@ def test_an_interrupt_is_answered_with_resume_and_the_same_run_continues(
     stored = client.get(f"/agents/assistant/runs/{run_id}").json()
     assert stored["status"] == "COMPLETED" and stored["content"] == text
     # A resume for a thread with nothing paused answers nothing.
-    again = client.post("/agents/assistant/agui", json=resume)
+    again = client.post("/agui", json=resume)
     assert again.status_code == 409
 
 
