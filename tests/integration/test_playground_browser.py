@@ -424,4 +424,5 @@ def test_the_demo_opens_a_working_chat(
         )
         assert turn.locator(".answer").inner_text().strip()
         assert re.match(r"Tokens [1-9]", turn.locator("[data-metric=tokens]").inner_text())
+        assert turn.locator("[data-metric=cost]").inner_text() == "Cost $0"  # a local model
     assert f"Pilothouse playground: {demo.url}/" in demo.log()

@@ -194,7 +194,8 @@ export class AssistantTurn {
     if (!metrics && !usage) return;
     const m = metrics || {};
     const tokens = m.total_tokens ?? (usage || []).reduce((n, u) => n + (u.totalTokens || 0), 0);
-    const cost = typeof m.cost === "number" ? `$${m.cost.toFixed(m.cost < 0.01 ? 6 : 4)}` : "n/a";
+    const cost = typeof m.cost !== "number" ? "n/a"
+      : m.cost === 0 ? "$0" : `$${m.cost.toFixed(m.cost < 0.01 ? 6 : 4)}`;
     const item = (name, label, value) => el("span", { class: "metric", "data-metric": name },
       el("span", { class: "metric-label", text: label }), " ", el("span", { text: value }));
     const line = el("p", { class: "metrics", "aria-label": "Run metrics" },
