@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 export LLAMA_CPP_BUILD_JOBS ?= 2
 
-.PHONY: demo test venv lint types unit bench clean
+.PHONY: demo test venv lint types browser unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,23 @@ lint: venv
 types: venv
 	$(BIN)/mypy
 
+# The browser tests drive the distribution's Chromium (a browser build is never downloaded):
+# installed here when it is missing and apt-get is there. Without it they skip, or fail under
+# CI=true.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (apt-get) for the browser tests"; \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y chromium \
+			|| { $$sudo apt-get update && $$sudo apt-get install -y chromium; } \
+			|| echo "could not install chromium: the browser tests will not run"; \
+	fi
+
 unit: venv
 	$(BIN)/pytest -q
 
-test: lint types unit
+test: lint types browser unit
 
 bench: venv
 	$(BIN)/python benchmarks/overhead.py

@@ -4,6 +4,7 @@ pilothouse run "What is the weather in Paris?" --model openai:gpt-5-mini --strea
 pilothouse chat --model anthropic:claude-sonnet-4-5
 pilothouse mcp my_app.agents:support_agent
 pilothouse serve mymodule:agent --port 8000 --workers 4
+pilothouse serve --demo      # the playground on the embedded model, at http://127.0.0.1:8000/
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="serve agents over HTTP (needs the 'serve' extra)")
-    serve.add_argument("target", help="module:attribute or file.py:attribute (an Agent or app)")
+    serve.add_argument(
+        "target", nargs="?", help="module:attribute or file.py:attribute (an Agent or app)"
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="the playground on the embedded local model with a sample tool (loopback, no key)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--workers", type=int, default=1, help="worker processes")
@@ -65,8 +73,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"pilothouse: {exc}", file=sys.stderr)
         return 2
     try:
+        target = _serve_target(args)
         return serve(
-            args.target,
+            target,
             host=args.host,
             port=args.port,
             workers=args.workers,
@@ -76,6 +85,24 @@ def _serve(args: argparse.Namespace) -> int:
     except (ImportError, TypeError, ValueError, AttributeError) as exc:
         print(f"pilothouse: {exc}", file=sys.stderr)
         return 2
+
+
+def _serve_target(args: argparse.Namespace) -> str:
+    """The target to serve: the one given, or the demo (checked, on loopback only)."""
+    if not args.demo:
+        if not args.target:
+            raise ValueError("serve: give the app or agent to serve (module:attribute), or --demo")
+        return str(args.target)
+    if args.target:
+        raise ValueError("serve: give a target or --demo, not both")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("serve: --demo has no key, so it listens on loopback only")
+    from pilothouse.serve.demo import TARGET, check_demo
+
+    check_demo()
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Pilothouse playground: http://{host}:{args.port}/", flush=True)
+    return TARGET
 
 
 def main(argv: Sequence[str] | None = None) -> int:

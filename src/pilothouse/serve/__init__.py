@@ -12,7 +12,9 @@ Routes follow the guide framework's service (its clients and chat UIs work uncha
 ``background``), ``POST .../runs/{run_id}/cancel``, ``POST .../runs/{run_id}/continue``,
 ``GET .../runs/{run_id}``, ``GET .../runs/{run_id}/events?after=N`` (or ``Last-Event-ID``),
 ``GET /sessions``, ``GET|DELETE /sessions/{session_id}``, ``GET /sessions/{session_id}/runs``,
-``GET|POST|PATCH|DELETE /memories``. OpenAPI docs at ``/docs``.
+``GET|POST|PATCH|DELETE /memories``. OpenAPI docs at ``/docs``. AG-UI 1.0 at ``POST /agui``
+and ``POST /agents/{agent_id}/agui`` (`pilothouse.serve.agui`), and the playground, a chat
+page for the agents, at ``/`` (`pilothouse.serve.playground`).
 
 Several workers share one SqliteDb or PostgresDb: each run's events also go to a small log in
 that database (``serve/eventlog``), so a stream can be resumed, and a run cancelled, from any

@@ -68,6 +68,7 @@ def create_app(
     os_id: str = "pilothouse",
     docs: bool = True,
     mcp: bool = True,
+    playground: bool = True,
     **settings: Any,
 ) -> FastAPI:
     """Build the ASGI app that serves ``agents`` over HTTP.
@@ -91,6 +92,8 @@ def create_app(
         mcp: Serve the agents as a streamable-HTTP MCP endpoint at ``/mcp`` (``run_agent``
             and one tool per agent), behind the same auth (scope ``agents:run``), when the
             ``mcp`` extra is installed.
+        playground: Serve the playground, a chat page for the agents, at ``/`` (the AG-UI
+            endpoints ``POST /agui`` and ``/agents/{agent_id}/agui`` are always served).
         **settings: Limits and timings, see `ServeSettings` (``max_body_bytes``,
             ``max_files``, ``max_file_bytes``, ``max_concurrent_runs``, ``disconnect_grace``,
             ``drain_timeout``, ``keepalive``, ...).
@@ -132,6 +135,7 @@ def create_app(
     app.state.pilothouse = state
     for router in (meta.router, runs.router, run_status.router, sessions.router, memories.router):
         app.include_router(router)
+    _include_browser_routes(app, playground)
     for router in routers:
         app.include_router(router)
     for path, mounted in mounts.items():
@@ -154,6 +158,16 @@ def create_app(
             expose_headers=["Retry-After"],
         )
     return app
+
+
+def _include_browser_routes(app: FastAPI, playground: bool) -> None:
+    # Imported here: the AG-UI types load in create_app, never on a running event loop.
+    from pilothouse.serve import agui
+    from pilothouse.serve import playground as page
+
+    app.include_router(agui.router)
+    if playground:
+        app.include_router(page.router)
 
 
 def _mcp_endpoint(agents: Any) -> Any:
