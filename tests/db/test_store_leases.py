@@ -29,10 +29,11 @@ async def test_the_holder_may_acquire_again(store: SessionStore) -> None:
 
 
 async def test_an_expired_lease_can_be_taken_over(store: SessionStore) -> None:
-    # A holder that crashed never releases: its lease must lapse by itself.
-    assert await store.acquire_session_lease("s-1", "crashed", 0.3)
+    # A holder that crashed never releases: its lease must lapse by itself. The TTL leaves
+    # room for a slow commit on a loaded machine between the two acquisitions.
+    assert await store.acquire_session_lease("s-1", "crashed", 1.5)
     assert not await store.acquire_session_lease("s-1", "bob", 30)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.6)
     assert await store.acquire_session_lease("s-1", "bob", 30)
     assert not await store.renew_session_lease("s-1", "crashed", 30)
     assert not await store.release_session_lease("s-1", "crashed")
@@ -40,10 +41,12 @@ async def test_an_expired_lease_can_be_taken_over(store: SessionStore) -> None:
 
 
 async def test_renewal_keeps_a_lease_alive(store: SessionStore) -> None:
-    assert await store.acquire_session_lease("s-1", "alice", 0.4)
-    for _ in range(4):
-        await asyncio.sleep(0.2)
-        assert await store.renew_session_lease("s-1", "alice", 0.4)
+    # Renewed every 0.3 s, well before its 1.2 s TTL, even when a commit is slow; four renewals
+    # outlive the first TTL.
+    assert await store.acquire_session_lease("s-1", "alice", 1.2)
+    for _ in range(5):
+        await asyncio.sleep(0.3)
+        assert await store.renew_session_lease("s-1", "alice", 1.2)
         assert not await store.acquire_session_lease("s-1", "bob", 30)
     assert not await store.renew_session_lease("s-1", "bob", 30)
     assert not await store.renew_session_lease("s-2", "alice", 30)
