@@ -64,10 +64,12 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
         step = await prepare(state) if plan.resume is None else await prepare_continued(state)
         if tracer is not None:  # [observe]
             tracer.prepared(state)
-        for event in state.take_events():
-            yield event
+        if state.events:
+            for event in state.take_events():
+                yield event
         while step is not Next.FINISH:
-            state.check_boundary()
+            if handle.cancel_requested:  # a step boundary: stop here if cancel_run asked
+                raise CancelledByUser
             if step is Next.MODEL:
                 call = ModelCall(state)
                 while (content := await call.next()) is not None:
@@ -99,8 +101,9 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
                     yield event
                 await update_memories(state)
             await finish_completed(state)
-        for event in state.take_events():
-            yield event
+        if state.events:
+            for event in state.take_events():
+                yield event
     except (ContinueRunError, RunNotFoundError) as exc:
         # Continuing was refused before anything changed: the stored run stays as it was.
         if tracer is not None:  # [observe]

@@ -10,6 +10,7 @@ without the session state, so that at least the run's outcome lands.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from pilothouse.exceptions import ModelProviderError
@@ -41,15 +42,11 @@ __all__ = [
 logger = logging.getLogger("pilothouse")
 
 
-def _begin_finishing(state: RunState) -> None:
+async def finish_paused(state: RunState) -> None:
+    """End the run paused on the tool calls that wait for a person, and store it."""
     # From here on the run will end as it is: a cancel that came first still wins.
     if not state.handle.begin_finishing():
         raise CancelledByUser
-
-
-async def finish_paused(state: RunState) -> None:
-    """End the run paused on the tool calls that wait for a person, and store it."""
-    _begin_finishing(state)
     out = state.out
     out.session_state = state.ctx.session_state
     out.status = RunStatus.paused
@@ -94,7 +91,8 @@ def wants_memories(state: RunState) -> bool:
 
 def answer_complete(state: RunState) -> None:
     """The answer is in: nothing can cancel the run any more."""
-    _begin_finishing(state)
+    if not state.handle.begin_finishing():
+        raise CancelledByUser  # a cancel that came first still wins
     state.out.session_state = state.ctx.session_state
     if state.lifecycle:
         state.emit(ev.RunContentCompletedEvent(**state.ids))
@@ -123,7 +121,7 @@ async def finish_completed(state: RunState) -> None:
     """End the run completed, and store it."""
     out = state.out
     out.status = RunStatus.completed
-    out.metrics.duration = state.elapsed()
+    out.metrics.duration = time.perf_counter() - state.started
     if state.lifecycle:
         completed = ev.RunCompletedEvent(
             **state.ids,
