@@ -291,9 +291,15 @@ class Agent:
             )
         if tool_choice is not None and not isinstance(tool_choice, str):
             tool_choice = _tool_choice_name(tool_choice)
-        check_limit("Agent()", "request_limit", request_limit)
-        check_seconds("Agent()", "timeout", timeout)
-        check_seconds("Agent()", "delay_between_retries", delay_between_retries, allow_none=False)
+        # Defaults need no checking, and skipping it keeps a per-request Agent cheap.
+        if request_limit != 50:
+            check_limit("Agent()", "request_limit", request_limit)
+        if timeout is not None:
+            check_seconds("Agent()", "timeout", timeout)
+        if delay_between_retries != 1.0:
+            check_seconds(
+                "Agent()", "delay_between_retries", delay_between_retries, allow_none=False
+            )
         self.model = model
         self.name = name
         self._id = id
