@@ -80,6 +80,9 @@ DEFAULT_SAMPLING: dict[str, float] = {
     "repeat_last_n": 64,
 }
 
+# The system message of a conversation without one: short, to leave the context to the answer.
+DEFAULT_SYSTEM_PROMPT = "You are a helpful AI assistant."
+
 # The class that loads weights: llama_cpp.Llama with token counting. Tests put a fake here.
 _llama_factory: Callable[..., Any] | None = None
 
@@ -289,6 +292,10 @@ class LlamaCpp(Model):
         stop_repetition: Stop a text answer as soon as it starts repeating itself (the same
             sentence, word or character again and again): the answer keeps the first
             occurrence and its ``finish_reason`` is ``"repetition"``.
+        system_prompt: The system message of a conversation that has none (the agent has no
+            instructions). Small models trained with a system message answer as someone
+            else without one ("My name is Ada." gets "I'm thrilled to share my passion...").
+            None sends none.
         verbose: Let llama.cpp print its own logs to stderr.
 
     The sampling defaults were chosen by measurement on the embedded model (see
@@ -316,6 +323,7 @@ class LlamaCpp(Model):
         repeat_penalty: float = DEFAULT_SAMPLING["repeat_penalty"],
         repeat_last_n: int = int(DEFAULT_SAMPLING["repeat_last_n"]),
         stop_repetition: bool = True,
+        system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
         verbose: bool = False,
         **llama_kwargs: Any,
     ) -> None:
@@ -349,6 +357,8 @@ class LlamaCpp(Model):
         _check_int("repeat_last_n", repeat_last_n, minimum=0)
         if not isinstance(stop_repetition, bool):
             raise TypeError("LlamaCpp(): stop_repetition must be True or False.")
+        if system_prompt is not None and not isinstance(system_prompt, str):
+            raise TypeError("LlamaCpp(): system_prompt must be a str or None.")
         if chat_format is not None and not isinstance(chat_format, str):
             raise TypeError("LlamaCpp(): chat_format must be a chat format name or None.")
         if "model_path" in llama_kwargs:
@@ -367,6 +377,7 @@ class LlamaCpp(Model):
         self.repeat_penalty = float(repeat_penalty)
         self.repeat_last_n = repeat_last_n
         self.stop_repetition = stop_repetition
+        self.system_prompt = system_prompt
         self.verbose = verbose
         self.llama_kwargs = llama_kwargs
         self._cached_engine: tuple[tuple[Any, ...], _Engine] | None = None
@@ -497,6 +508,8 @@ class LlamaCpp(Model):
         The usage (tokens counted by the model's tokenizer) comes in the last delta.
         """
         wire = to_chat_messages(messages, self.id)
+        if self.system_prompt and not any(m["role"] == "system" for m in wire):
+            wire.insert(0, {"role": "system", "content": self.system_prompt})
         kwargs = self.call_arguments(request)
         engine = self._engine()
         loop = asyncio.get_running_loop()

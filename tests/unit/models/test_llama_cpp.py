@@ -618,7 +618,7 @@ def test_handler_rejects_an_unknown_tool_name() -> None:
 
 
 async def test_stream_yields_pieces_then_counted_usage(gguf: Path) -> None:
-    model = LlamaCpp(gguf, temperature=0, seed=5)
+    model = LlamaCpp(gguf, temperature=0, seed=5, system_prompt=None)
     deltas = await _collect(model, [Message(role="user", content="Weather?")], ModelRequest())
     assert "".join(d.content or "" for d in deltas[:-1]) == "It is sunny in Paris."
     assert len([d for d in deltas if d.content]) >= 3  # it streamed
@@ -817,6 +817,7 @@ def test_agent_tool_round_trip_on_the_local_model(gguf: Path) -> None:
     assert out.metrics.input_tokens > 0 and out.metrics.output_tokens > 0
     # The tool result went back to the model, which answered from it without calling again.
     assert FakeLlama.instances[0].prompts[-1] == (
+        f"<|im_start|>system\n{lc.DEFAULT_SYSTEM_PROMPT}<|im_end|>\n"
         "<|im_start|>user\nWhat is the weather in Paris?<|im_end|>\n"
         "<|im_start|>tool\nget_weather: Sunny in Paris<|im_end|>\n<|im_start|>assistant\n"
     )
@@ -1014,3 +1015,13 @@ def test_after_a_result_the_function_is_not_offered_again_for_that_question() ->
         "gbnf",
         'root ::= ("message:" | "functions.get_weather:")\n',
     )
+
+
+def test_a_conversation_without_instructions_gets_a_short_system_message(gguf: Path) -> None:
+    Agent(model=LlamaCpp(gguf)).run("My name is Ada.")
+    Agent(model=LlamaCpp(gguf), instructions="Be brief.").run("My name is Ada.")
+    Agent(model=LlamaCpp(gguf, system_prompt=None)).run("My name is Ada.")
+    first, second, third = FakeLlama.instances[0].prompts
+    assert first.startswith(f"<|im_start|>system\n{lc.DEFAULT_SYSTEM_PROMPT}<|im_end|>\n")
+    assert second.startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+    assert third.startswith("<|im_start|>user\nMy name is Ada.")
