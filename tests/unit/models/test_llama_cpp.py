@@ -1025,3 +1025,28 @@ def test_a_conversation_without_instructions_gets_a_short_system_message(gguf: P
     assert first.startswith(f"<|im_start|>system\n{lc.DEFAULT_SYSTEM_PROMPT}<|im_end|>\n")
     assert second.startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
     assert third.startswith("<|im_start|>user\nMy name is Ada.")
+
+
+def test_no_repetition_penalty_on_tool_arguments_or_json() -> None:
+    # Arguments copy the city from the question; JSON repeats its punctuation.
+    llama = ScriptedLlama(['{"city": "Paris"}', "It is sunny."])
+    penalised = {"repeat_penalty": 1.2, "temperature": 0.0}
+    weather = lc.to_chat_tools([WEATHER])
+    message = [{"role": "user", "content": "Weather in Paris?"}]
+    lc.chatml_function_calling_handler(
+        llama=llama,
+        messages=message,
+        tools=weather,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        **penalised,
+    )
+    lc.chatml_function_calling_handler(llama=llama, messages=message, **penalised)
+    arguments, text = llama.requests
+    assert "repeat_penalty" not in arguments and arguments["temperature"] == 0.0
+    assert text["repeat_penalty"] == 1.2  # a text answer keeps it
+    llama = ScriptedLlama(['{"city": "Paris"}'])
+    schema = {"type": "json_object", "schema": {"type": "object"}}
+    lc.chatml_function_calling_handler(
+        llama=llama, messages=message, response_format=schema, **penalised
+    )
+    assert "repeat_penalty" not in llama.requests[0]
