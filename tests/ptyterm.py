@@ -22,9 +22,10 @@ class Terminal:
         # The screen after each read: what the user saw at each moment, in order.
         self.snapshots: list[str] = []
 
-    def read_until(self, text: str, timeout: float = 30) -> str:
+    def read_until(self, text: str, timeout: float = 30, *, count: int = 1) -> str:
+        """Read until ``text`` has appeared ``count`` times in all; return all output."""
         deadline = time.monotonic() + timeout
-        while text not in self.output:
+        while self.output.count(text) < count:
             left = deadline - time.monotonic()
             assert left > 0, f"no {text!r} within {timeout} s; the terminal shows:\n{self.output}"
             ready, _, _ = select.select([self.fd], [], [], left)

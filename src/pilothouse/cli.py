@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
             help="stream the answer (chat: on unless --no-stream)",
         )
         command.add_argument("--markdown", action="store_true", help="render markdown")
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            help="log each run's messages, and why the model stopped, to stderr",
+        )
     mcp_command = commands.add_parser(
         "mcp", help="serve an agent as an MCP server over stdin/stdout"
     )
@@ -121,7 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pilothouse import Agent, RunStatus
 
     try:
-        agent = Agent(model=args.model, instructions=args.instructions, markdown=args.markdown)
+        agent = Agent(
+            model=args.model,
+            instructions=args.instructions,
+            markdown=args.markdown,
+            debug_mode=args.debug,
+        )
     except (TypeError, ValueError) as exc:
         print(f"pilothouse: {exc}", file=sys.stderr)
         return 2

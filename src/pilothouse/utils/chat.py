@@ -214,8 +214,11 @@ def chat(
     )
     out.flush()
     while True:
+        # The prompt goes where the answers go: input() would write it to stderr on a terminal.
+        out.write(_PROMPT)
+        out.flush()
         try:
-            question = read(_PROMPT).strip()
+            question = read("").strip()
         except (EOFError, KeyboardInterrupt):
             out.write("\n")
             return 0
