@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import re
 import sys
 import time
@@ -21,7 +22,7 @@ from serverkit import unavailable
 
 from pilothouse import Agent, RunStatus
 from pilothouse.agent import RunContentEvent
-from pilothouse.models import ModelRequest
+from pilothouse.models import Message, ModelRequest
 from pilothouse.models.llama_cpp import (
     DEFAULT_SYSTEM_PROMPT,
     LlamaCpp,
@@ -255,3 +256,26 @@ def test_a_two_turn_chat_in_a_terminal(gguf: Path, tmp_path: Path) -> None:
     assert "user: My name is Ada." in second and "user: What is my name?" in second
     assert f"assistant: {answers[0].strip()[:40]}" in second
     print("\n" + screen)
+
+
+def test_a_request_is_fitted_to_the_context_window(
+    gguf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="pilothouse")
+    model = local(gguf, n_ctx=256)
+    # A long conversation loses its oldest turns, with a debug line, and is answered.
+    history = []
+    for turn in range(8):
+        history.append(Message(role="user", content=f"Tell me fact number {turn} about owls."))
+        history.append(Message(role="assistant", content="Owls can turn their heads far. " * 4))
+    history.append(Message(role="user", content="Say hi."))
+    out = Agent(model=model).run(history)
+    assert out.status is RunStatus.completed, out.content
+    assert 0 < out.metrics.input_tokens <= 256 - MAX_TOKENS
+    assert any("did not fit the context" in r.getMessage() for r in caplog.records)
+    # A question that cannot fit is refused before anything is generated.
+    out = Agent(model=model).run("owl " * 400)
+    assert out.status is RunStatus.error
+    assert "does not fit the context" in str(out.content) and out.metrics.output_tokens == 0
+    # The default context is the one recorded in the GGUF file (8192 tokens for SmolLM2).
+    assert LlamaCpp(gguf).load().n_ctx() == 8192

@@ -1050,3 +1050,26 @@ def test_no_repetition_penalty_on_tool_arguments_or_json() -> None:
         llama=llama, messages=message, response_format=schema, **penalised
     )
     assert "repeat_penalty" not in llama.requests[0]
+
+
+def test_a_traced_run_shows_why_the_answer_stopped(gguf: Path, fake_llama: type[FakeLlama]) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from pilothouse import observe
+
+    fake_llama.brain = staticmethod(looping_brain)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observe.instrument(tracer_provider=provider)
+    try:
+        assert Agent(model=LlamaCpp(gguf)).run("My name is Ada.").status is RunStatus.completed
+        assert Agent(model=LlamaCpp(gguf, stop_repetition=False)).run("Hi").content
+    finally:
+        observe.uninstrument()
+        provider.shutdown()
+    chats = [s for s in exporter.get_finished_spans() if s.name.startswith("chat")]
+    reasons = [tuple((s.attributes or {})["gen_ai.response.finish_reasons"]) for s in chats]
+    assert reasons == [("repetition",), ("stop",)]
