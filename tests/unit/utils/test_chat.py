@@ -101,6 +101,7 @@ SCRIPT = textwrap.dedent(
         provider = "test"
 
         async def stream(self, messages, request):
+            await asyncio.sleep(0.5)  # reading the question: the spinner turns meanwhile
             if "long" in messages[-1].text():
                 for n in range(2000):  # about 100 s: it only ends by being cancelled
                     yield ModelDelta(content=f"word{n} ")
@@ -126,7 +127,10 @@ def test_ctrl_c_cancels_the_answer_not_the_chat(chat_program: tuple[list[str], P
     terminal = Terminal(argv)
     terminal.read_until("you> ")
     terminal.type("tell me something long\r")
-    terminal.read_until("word3 ")  # the answer is streaming
+    screen = terminal.read_until("word3 ")  # the answer is streaming
+    # Until the first word a spinner turned; it was cleared before the answer began.
+    spinner = screen.index("thinking…")
+    assert spinner < screen.index("\r\x1b[Kpilothouse> word0 ")
     terminal.type("\x03")  # Ctrl-C
     terminal.read_until("(answer cancelled)")
     terminal.type("and now something short\r")
