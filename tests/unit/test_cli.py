@@ -58,3 +58,19 @@ def test_chat_sends_the_whole_conversation_each_turn(monkeypatch, capsys) -> Non
     assert _chat(Agent(model=FunctionModel(record)), stream=False) == 0
     assert seen == [["first"], ["first", "answer 1", "second"]]
     assert "answer 2" in capsys.readouterr().out
+
+
+def test_debug_logs_each_runs_messages() -> None:
+    done = cli("chat", "--model", "test", "--debug", stdin="first\nsecond\n\n")
+    assert done.returncode == 0, done.stderr
+    # The second run was sent the whole conversation.
+    second_run = done.stderr.split("ended COMPLETED")[2]
+    assert "user: first" in second_run and "user: second" in second_run
+
+
+def test_chat_streams_by_default_and_no_stream_turns_it_off() -> None:
+    from pilothouse.cli import _parser
+
+    assert _parser().parse_args(["chat"]).stream is True
+    assert _parser().parse_args(["chat", "--no-stream"]).stream is False
+    assert _parser().parse_args(["run", "hi"]).stream is False

