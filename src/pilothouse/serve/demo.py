@@ -49,10 +49,8 @@ def demo_agent(db: InMemoryDb | None = None) -> Agent:
         id="demo",
         name="Demo assistant",
         description="A small local model with a weather tool.",
-        model=LlamaCpp(temperature=0, seed=7, max_tokens=256),
+        model=LlamaCpp(max_tokens=256),
         tools=[get_weather],
-        # A model this small may call a tool again and again: one call, then the answer.
-        tool_call_limit=1,
         instructions=(
             "You are a friendly assistant. Answer briefly. "
             "For questions about the weather, call get_weather."
