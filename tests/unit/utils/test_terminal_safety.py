@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -111,3 +114,20 @@ def test_print_response_of_a_run_shows_no_control_sequences(
     out = capsys.readouterr().out
     assert_safe(out)
     assert "The page says" in out and "click here" in out and "fetch(" in out
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_cli_shows_a_question_with_escapes_without_them(stream: bool) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [sys.executable, "-m", "pilothouse.cli", "run", f"Hi {HOSTILE}", "--model", "test"]
+    done = subprocess.run(
+        args + (["--stream"] if stream else []),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert_safe(done.stdout)
+    assert "Hi click here red" in done.stdout
