@@ -11,7 +11,7 @@ request): the loop lives in the thread's local storage, which Python clears when
 ends, and the object holding it hands the loop over then. The next synchronous call, from any
 thread, closes it as `asyncio.run` would: pending tasks cancelled, async generators closed
 (which releases the SDK clients and database connections opened on it, see
-`pilothouse.utils.loop_resources`), its default executor's threads ended.
+`pilothouse.utils.loop_resources`), its default executor's threads told to end.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ _background_lock = threading.Lock()
 # Loops of threads that have ended, waiting to be closed by the next synchronous call. Appends
 # and pops are atomic; the list is empty but for a moment after a thread ends.
 _ended: list[asyncio.AbstractEventLoop] = []
+# Seconds a closing loop's tasks and resource releases get before the loop is closed anyway.
+_CLOSE_TIMEOUT = 5.0
 
 
 class _ThreadLoop:
@@ -63,18 +65,25 @@ def _close_ended_loops() -> None:
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Shut ``loop`` down the way `asyncio.run` does, then close it."""
+    """Shut ``loop`` down the way `asyncio.run` does, then close it.
+
+    Each wait is bounded: the caller is another thread's request, which must not hang on a
+    task that ignores cancellation or a sync tool still blocking in the executor.
+    """
     try:
         tasks = asyncio.all_tasks(loop)
         for task in tasks:
             task.cancel()
         if tasks:
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
+            loop.run_until_complete(asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT))
+        loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), _CLOSE_TIMEOUT))
     except Exception:
         logger.debug("shutting down the event loop of an ended thread failed", exc_info=True)
     finally:
+        # Idle executor threads end now, busy ones when their call returns; nobody waits.
+        executor = getattr(loop, "_default_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False)
         loop.close()
 
 

@@ -27,6 +27,7 @@ __all__ = ["release_with_loop"]
 
 logger = logging.getLogger("pilothouse")
 
+_RELEASE_TIMEOUT = 5.0
 _lock = threading.Lock()
 # Keyed by the loop itself, not weakly: the hook refers to its loop anyway (the loop's
 # finaliser for async generators), so entries go when their loop shuts down, or when a later
@@ -64,7 +65,8 @@ async def _on_shutdown(loop: asyncio.AbstractEventLoop, hook: _Hook) -> AsyncGen
             if release is None:
                 continue
             try:
-                await release()
+                # Bounded: a release stuck on a dead connection must not hang the loop's close.
+                await asyncio.wait_for(release(), _RELEASE_TIMEOUT)
             except Exception:
                 # A connection that is already broken cannot be closed more cleanly than this.
                 logger.debug("releasing a resource of a closing event loop failed", exc_info=True)
