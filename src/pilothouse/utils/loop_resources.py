@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -80,6 +81,9 @@ def release_with_loop(release: Callable[[], Awaitable[Any]]) -> None:
     not kept alive for its release. Call this from code running on the loop.
     """
     loop = asyncio.get_running_loop()
+    if sys.get_asyncgen_hooks().firstiter is None:
+        # A loop that does not track async generators would never close the hook either.
+        return
     with _lock:
         hook = _hooks.get(loop)
         if hook is None:
