@@ -33,23 +33,20 @@ _lock = threading.Lock()
 
 
 def _size(output: RunOutput) -> int:
-    """A cheap estimate of the memory a run holds, in bytes."""
-    size = _BASE_SIZE
+    """A cheap estimate of the memory a run holds, in bytes (its input is in its messages)."""
+    messages, tools = output.messages, output.tools
+    size = _BASE_SIZE + _ITEM_SIZE * (len(messages) + len(tools))
     content = output.content
-    if isinstance(content, str):
+    if type(content) is str:
         size += len(content)
-    for message in output.messages:
-        size += _ITEM_SIZE
+    for message in messages:
         text = message.content
-        if isinstance(text, str):
+        if type(text) is str:
             size += len(text)
-    for tool in output.tools:
-        size += _ITEM_SIZE
+    for tool in tools:
         result = tool.result
-        if isinstance(result, str):
+        if type(result) is str:
             size += len(result)
-    if output.input is not None and isinstance(output.input.input_content, str):
-        size += len(output.input.input_content)
     if output.events:
         size += _ITEM_SIZE * len(output.events)
     return size
