@@ -143,6 +143,9 @@ def iterate_sync(stream: AsyncIterator[T]) -> Iterator[T]:
         if _ended:
             _close_ended_loops()
         loop = _thread_loop()
+        # Held while the stream lives: a stream begun in a thread that has ended since (and
+        # read on from another) keeps its loop open until the stream is done.
+        holder = _local.holder  # noqa: F841
     try:
         while True:
             try:
