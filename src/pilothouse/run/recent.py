@@ -10,6 +10,7 @@ answer), which is what makes runs large.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 from pilothouse.run.output import RunOutput
 
@@ -23,11 +24,12 @@ MAX_BYTES = 16 * 1024 * 1024
 _BASE_SIZE = 2048
 _ITEM_SIZE = 1024
 
-# Insertion order is recency: an entry is re-inserted when its session runs again, and the
-# first entries are the first to go.
-_by_session: dict[tuple[str, str], tuple[RunOutput, int]] = {}
+# Order is recency: an entry moves to the end when its session runs again, and the first
+# entries are the first to go. OrderedDict, not dict: taking the first entry of a dict that
+# is deleted from at the front scans the deleted slots, several µs per run at the bound.
+_by_session: OrderedDict[tuple[str, str], tuple[RunOutput, int]] = OrderedDict()
 # The key of each agent's latest run in `_by_session`.
-_by_agent: dict[str, tuple[str, str]] = {}
+_by_agent: OrderedDict[str, tuple[str, str]] = OrderedDict()
 _bytes = 0
 _lock = threading.Lock()
 
@@ -66,16 +68,19 @@ def remember(output: RunOutput) -> None:
             _bytes -= old[1]
         _by_session[key] = (output, size)
         _bytes += size
-        _by_agent.pop(agent_id, None)
-        _by_agent[agent_id] = key
+        if _by_agent.get(agent_id) is None:
+            _by_agent[agent_id] = key
+            if len(_by_agent) > MAX_AGENTS:
+                _by_agent.popitem(last=False)
+        else:
+            _by_agent[agent_id] = key
+            _by_agent.move_to_end(agent_id)
         # The run just recorded stays, even alone over the byte budget.
         while len(_by_session) > MAX_SESSIONS or (_bytes > MAX_BYTES and len(_by_session) > 1):
-            gone = next(iter(_by_session))
-            _bytes -= _by_session.pop(gone)[1]
+            gone, (_, gone_size) = _by_session.popitem(last=False)
+            _bytes -= gone_size
             if _by_agent.get(gone[0]) == gone:
                 del _by_agent[gone[0]]
-        while len(_by_agent) > MAX_AGENTS:
-            del _by_agent[next(iter(_by_agent))]
 
 
 def last_run(agent_id: str, session_id: str | None) -> RunOutput | None:
