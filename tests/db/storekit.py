@@ -71,3 +71,18 @@ def finished(
 ) -> dict[str, Any]:
     """The same run as the loop finalises it."""
     return {**run, "content": content, "status": status.value}
+
+
+#: Text a store must keep exactly: a NUL, lone surrogates (an undecodable file name from
+#: os.listdir, json.loads('"\\ud800"')), the stores' own escape character and what its escapes
+#: look like, and a backslash before "u0000".
+ODD_TEXT = "a\x00b\ud800c\udfffd\udcff.txt \ufdd0 \ufdd00 \ufdd0sd800 \\u0000 \x01 ok"
+
+
+def odd_value() -> dict[str, Any]:
+    """A JSON value with `ODD_TEXT` in keys, values and nested lists."""
+    return {
+        "text": ODD_TEXT,
+        f"key {ODD_TEXT}": [ODD_TEXT, 1, None, {"deep": ODD_TEXT}],
+        "\x00": "\ud800",
+    }

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
 import select
 from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Double, cast, event, func, text
@@ -44,8 +42,10 @@ from pilothouse.db.values import (
     check_limit,
     check_ttl,
     dump_json,
+    load_json,
     normalise_statuses,
     run_row_json,
+    store_json,
 )
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresDb", "psycopg_url"]
 
-_dumps = partial(json.dumps, ensure_ascii=False, allow_nan=False)
 # serialization_failure, deadlock_detected: the transaction was rolled back, run it again.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 # unique_violation: in start_run, another writer inserting the same run id at the same time.
@@ -192,7 +191,8 @@ class PostgresDb(SqlStore):
             # Autocommit unless a write opens a transaction: single-statement reads and
             # writes then cost one round trip, not BEGIN + statement + COMMIT.
             "isolation_level": "AUTOCOMMIT",
-            "json_serializer": _dumps,
+            "json_serializer": store_json,
+            "json_deserializer": load_json,
             "connect_args": {
                 # libpq counts whole seconds, at least 2.
                 "connect_timeout": max(2, round(connect_timeout)),

@@ -39,13 +39,11 @@ connection, e.g. after `close()`.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Double, event, literal
@@ -65,8 +63,10 @@ from pilothouse.db.values import (
     check_limit,
     check_ttl,
     dump_json,
+    load_json,
     normalise_statuses,
     run_row_json,
+    store_json,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +76,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SqliteDb"]
 
-_dumps = partial(json.dumps, ensure_ascii=False, allow_nan=False)
 T = TypeVar("T")
 
 
@@ -246,7 +245,8 @@ class SqliteDb(SqlStore):
         kwargs: dict[str, Any] = {
             "pool_size": self._pool_size,
             "max_overflow": self._pool_size,
-            "json_serializer": _dumps,
+            "json_serializer": store_json,
+            "json_deserializer": load_json,
             "pool_reset_on_return": None,
         }
         kwargs.update(self._engine_kwargs)
@@ -356,7 +356,7 @@ class SqliteDb(SqlStore):
                         raise DuplicateRunError(f"{label}: run {row.run_id!r} is already stored")
                 ok = True
                 took_over = previous is not None and previous[0] != lease_owner
-                return RunStart(json.loads(state) if state else {}, int(version), took_over)
+                return RunStart(load_json(state) if state else {}, int(version), took_over)
             finally:
                 _end(conn, ok)
 
@@ -457,7 +457,7 @@ class SqliteDb(SqlStore):
                 size *= 4
 
         texts = await self._on_thread(self._reader, job)
-        return [json.loads(text) for text in reversed(texts)]
+        return [load_json(text) for text in reversed(texts)]
 
     async def close(self) -> None:
         """Close this event loop's pooled connections and the store's SQLite threads'

@@ -7,8 +7,9 @@ from all of them, whatever the database underneath would or would not have accep
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,12 @@ __all__ = [
     "check_ttl",
     "dump_json",
     "json_copy",
+    "load_json",
     "normalise_statuses",
     "normalise_topics",
     "run_row",
     "run_row_json",
+    "store_json",
 ]
 
 
@@ -49,23 +52,89 @@ def check_ttl(ttl: float) -> float:
     return float(ttl)
 
 
+# Text is text: a NUL character, or a lone surrogate (what os.listdir gives for a file name
+# that is not UTF-8, what json.loads("\"\\ud800\"") gives), is stored like any other. But
+# PostgreSQL's JSONB cannot hold \u0000, and no database driver can encode a lone surrogate
+# to UTF-8. So in the stored JSON, strings spell these characters with an escape of their
+# own: MARK then "0" for NUL, "s" and four hex digits for a surrogate, and "m" for MARK
+# itself, so that every string reads back exactly as it was written. MARK is a Unicode
+# noncharacter, meant for a program's internal use and never for interchange.
+MARK = "\ufdd0"
+_MARK_BYTES = MARK.encode()
+# In json.dumps(ensure_ascii=False) output, NUL is the escape \u0000 (a string holding a
+# backslash then "u0000" also matches: it only takes the slower, still exact, path).
+_ODD_IN_JSON = re.compile("\\\\u0000|[\ud800-\udfff\ufdd0]")
+_ODD_CHAR = re.compile("[\x00\ud800-\udfff\ufdd0]")
+_ESCAPED = re.compile("\ufdd0(?:[0m]|s[0-9a-f]{4})")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\x00":
+        return MARK + "0"
+    if char == MARK:
+        return MARK + "m"
+    return f"{MARK}s{ord(char):04x}"
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group()
+    if code[1] == "0":
+        return "\x00"
+    if code[1] == "m":
+        return MARK
+    return chr(int(code[2:], 16))
+
+
+def _map_strings(value: Any, pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]) -> Any:
+    """``value`` with ``pattern`` replaced in every string in it, dict keys included."""
+    if isinstance(value, str):
+        return pattern.sub(repl, value)
+    if isinstance(value, dict):
+        return {
+            pattern.sub(repl, k) if isinstance(k, str) else k: _map_strings(v, pattern, repl)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_map_strings(v, pattern, repl) for v in value]
+    return value
+
+
 def dump_json(value: Any, *, what: str) -> str:
-    """Return ``value`` as JSON text, the form the SQL stores keep it in.
+    """Return ``value`` as JSON text, the form the SQL stores keep it in (NUL characters and
+    lone surrogates escaped, see `MARK`; `load_json` reads it back).
 
     Raises TypeError for values JSON cannot hold and ValueError for NaN/infinity, which
     PostgreSQL's JSONB rejects: refusing them everywhere keeps the stores interchangeable.
     """
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        if _ODD_IN_JSON.search(text) is None:
+            return text
+        return json.dumps(_map_strings(value, _ODD_CHAR, _escape), ensure_ascii=False)
     except TypeError as exc:
         raise TypeError(f"{what} must be JSON-serialisable: {exc}") from exc
     except ValueError as exc:
         raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
 
 
+def store_json(value: Any) -> str:
+    """`dump_json` for a database driver's JSON columns."""
+    return dump_json(value, what="a JSON value")
+
+
+def load_json(text: str | bytes) -> Any:
+    """Read JSON text written by `dump_json` (or a driver's raw JSON bytes) back into the
+    value that was written."""
+    value = json.loads(text)
+    if (_MARK_BYTES if isinstance(text, bytes) else MARK) in text:  # type: ignore[operator]
+        value = _map_strings(value, _ESCAPED, _unescape)
+    return value
+
+
 def json_copy(value: Any, *, what: str) -> Any:
     """Return a deep copy of ``value`` as JSON would store it (errors as `dump_json`)."""
-    return json.loads(dump_json(value, what=what))
+    return load_json(dump_json(value, what=what))
 
 
 def normalise_statuses(statuses: Iterable[str] | str | None) -> frozenset[str] | None:

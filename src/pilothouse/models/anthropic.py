@@ -28,6 +28,7 @@ from pilothouse.models.base import Model, ModelDelta, ModelRequest
 from pilothouse.models.errors import provider_error
 from pilothouse.models.message import Message
 from pilothouse.run.metrics import Usage
+from pilothouse.utils.loop_resources import release_with_loop
 
 __all__ = ["Claude"]
 
@@ -168,7 +169,11 @@ class Claude(Model):
             # would not drop the clients of closed loops (one per asyncio.run(), say).
             for old in [old for old in self._clients if old.is_closed()]:
                 del self._clients[old]
-            return self._clients.setdefault(loop, client)
+            kept = self._clients.setdefault(loop, client)
+        if kept is client and "http_client" not in self.client_params:
+            # Closed with its loop, before the loop closes (a caller's http_client is theirs).
+            release_with_loop(self.aclose)
+        return kept
 
     def _new_client(self) -> Any:
         try:

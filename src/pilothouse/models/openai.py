@@ -40,6 +40,7 @@ from pilothouse.models.openai_wire import (
     tools_param,
 )
 from pilothouse.run.metrics import Usage
+from pilothouse.utils.loop_resources import release_with_loop
 
 __all__ = ["OpenAIChat", "OpenAILike"]
 
@@ -206,7 +207,11 @@ class OpenAIChat(Model):
             # would not drop clients of closed loops (e.g. one per asyncio.run()).
             for old in [old for old in self._clients if old.is_closed()]:
                 del self._clients[old]
-            return self._clients.setdefault(loop, client)
+            kept = self._clients.setdefault(loop, client)
+        if kept is client and "http_client" not in self.client_params:
+            # Closed with its loop, before the loop closes (a caller's http_client is theirs).
+            release_with_loop(self.aclose)
+        return kept
 
     async def aclose(self) -> None:
         """Close the HTTP client this model uses on the running event loop, if any."""

@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import json
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,20 +39,27 @@ def _call_with_context(fn: Callable[..., Any], agent: Agent, ctx: RunContext) ->
     return fn(**kwargs)
 
 
-_param_cache: dict[Any, frozenset[str]] = {}
+# Keyed weakly, by the function itself (by ``__func__`` for a bound method, which is new at
+# every attribute access), so that callables made per request do not pile up here.
+_param_cache: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
+_method_param_cache: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def _parameter_names(fn: Callable[..., Any]) -> frozenset[str]:
+    target = getattr(fn, "__func__", None)
+    cache = _param_cache if target is None else _method_param_cache
+    key = fn if target is None else target
     try:
-        return _param_cache[fn]
+        return cache[key]
     except (KeyError, TypeError):
         pass
     try:
         names = frozenset(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         names = frozenset()
+    # Callables that cannot be weakly referenced (or hashed) are inspected at every call.
     with contextlib.suppress(TypeError):
-        _param_cache[fn] = names
+        cache[key] = names
     return names
 
 

@@ -31,6 +31,7 @@ from pilothouse.run.events import (
 )
 from pilothouse.run.metrics import Metrics
 from pilothouse.run.output import RunOutput, RunStatus, ToolExecution, _to_jsonable
+from pilothouse.utils.terminal import safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -214,7 +215,7 @@ class _RunView:
             if self._reasoning:
                 parts.append(
                     Panel(
-                        Text("".join(self._reasoning), style="dim italic"),
+                        Text(safe_text("".join(self._reasoning)), style="dim italic"),
                         title="Reasoning",
                         border_style="magenta",
                     )
@@ -238,11 +239,16 @@ class _RunView:
                 message = self._error
                 if self._error_type:
                     message = f"{self._error_type}: {message}"
-                parts.append(Panel(Text(message, style="red"), title="Error", border_style="red"))
+                parts.append(
+                    Panel(Text(safe_text(message), style="red"), title="Error", border_style="red")
+                )
             if self._cancelled:
                 parts.append(
                     Panel(
-                        Text(self._cancel_reason or "The run was cancelled.", style="yellow"),
+                        Text(
+                            safe_text(self._cancel_reason or "The run was cancelled."),
+                            style="yellow",
+                        ),
                         title="Cancelled",
                         border_style="yellow",
                     )
@@ -258,7 +264,8 @@ class _RunView:
 
         if self._has_data:
             return _value_renderable(self._data)
-        text = "".join(self._parts)
+        # Sanitised as a whole: a control sequence may be split across streamed chunks.
+        text = safe_text("".join(self._parts))
         if text.strip():
             return Markdown(text) if self._markdown else Text(text)
         if not self._finished and self._error is None and not self._cancelled:
@@ -283,8 +290,9 @@ def _value_renderable(value: Any) -> RenderableType:
     from rich.text import Text
 
     if isinstance(value, str):
-        return Text(value)
-    return JSON.from_data(_to_jsonable(value), default=str)
+        return Text(safe_text(value))
+    # JSON escapes C0 controls itself, but not C1 ones (ensure_ascii is off to keep text legible).
+    return JSON(safe_text(json.dumps(_to_jsonable(value), ensure_ascii=False, default=str)))
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -299,7 +307,7 @@ def _one_line(value: Any) -> str:
 
 def _call_signature(tool: ToolExecution) -> str:
     args = ", ".join(f"{name}={value!r}" for name, value in (tool.tool_args or {}).items())
-    return f"{tool.tool_name}({_shorten(args, _ARGS_LIMIT)})"
+    return safe_text(f"{tool.tool_name}({_shorten(args, _ARGS_LIMIT)})")
 
 
 def _tool_text(line: _ToolLine, finished: bool) -> RenderableType:
@@ -311,7 +319,7 @@ def _tool_text(line: _ToolLine, finished: bool) -> RenderableType:
     elif line.result is not None:
         style = "red" if line.tool.tool_call_error else "green"
         text.append(" → ", style="dim")
-        text.append(_shorten(_one_line(line.result), _RESULT_LIMIT), style=style)
+        text.append(_shorten(safe_text(_one_line(line.result)), _RESULT_LIMIT), style=style)
     return text
 
 

@@ -3,7 +3,7 @@
 Pooled async connections, and the pool's own waiting, belong to the event loop that created
 them. Pilothouse drives runs from several loops (one per thread for synchronous ``run()``
 calls, plus the caller's own loop), so a store keeps an engine for each loop that uses it,
-dropped automatically with the loop.
+disposed of when the loop shuts down (`release_with_loop`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pilothouse.utils.loop_resources import release_with_loop
 
 __all__ = ["LoopEngines", "LoopState"]
 
@@ -78,10 +80,24 @@ class LoopEngines:
                     engine.execution_options(**self._write_options),
                 )
                 self._states[loop] = state
-            elif self._spare is None:
-                # Another task of this loop got there first; nothing was opened with ours.
-                self._spare = engine
-            return state
+                created = True
+            else:
+                created = False
+                if self._spare is None:
+                    # Another task of this loop got there first; nothing was opened with ours.
+                    self._spare = engine
+        if created:
+            # The pool's connections belong to this loop: close them before it closes.
+            release_with_loop(self._release)
+        return state
+
+    async def _release(self) -> None:
+        """Close the running loop's pooled connections and forget its state (the loop is
+        shutting down)."""
+        with self._lock:
+            state = self._states.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.engine.dispose()
 
     async def dispose(self) -> None:
         """Close the running loop's pooled connections, and let go of those of loops that no
