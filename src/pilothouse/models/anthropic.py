@@ -25,6 +25,13 @@ from pilothouse.exceptions import ModelProviderError
 from pilothouse.models import pricing
 from pilothouse.models.anthropic_wire import StreamTranslator, build_request
 from pilothouse.models.base import Model, ModelDelta, ModelRequest
+from pilothouse.models.deadline import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    RequestClock,
+    check_timeout,
+)
 from pilothouse.models.errors import provider_error
 from pilothouse.models.message import Message
 from pilothouse.run.metrics import Usage
@@ -75,7 +82,11 @@ class Claude(Model):
         top_p: Nucleus sampling; sent only when given.
         top_k: Top-k sampling; sent only when given.
         stop_sequences: Texts that end the answer when the model writes them.
-        timeout: Seconds before a request times out; default the SDK's.
+        timeout: Seconds for a whole request, from sending it to the end of the streamed
+            answer (default 300); a request still running then fails with a (retryable)
+            error naming the limit. None for no deadline.
+        idle_timeout: Seconds the answer's stream may go without an event once it has
+            started (default 60; the API's keep-alive pings do not count). None for no bound.
         max_retries: Retries inside the SDK. 0 by default, because the run loop retries (see
             ``Agent(retries=...)``, which honours ``retry-after``); raising it multiplies the
             attempts.
@@ -105,7 +116,8 @@ class Claude(Model):
         top_p: float | None = None,
         top_k: int | None = None,
         stop_sequences: Sequence[str] | None = None,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         max_retries: int = 0,
         thinking: Mapping[str, Any] | None = None,
         cache_system_prompt: bool = False,
@@ -140,7 +152,8 @@ class Claude(Model):
         self.top_p = top_p
         self.top_k = top_k
         self.stop_sequences = list(stop_sequences) if stop_sequences is not None else None
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout, "timeout", "Claude()")
+        self.idle_timeout = check_timeout(idle_timeout, "idle_timeout", "Claude()")
         self.max_retries = max_retries
         self.thinking = dict(thinking) if thinking is not None else None
         self.cache_system_prompt = cache_system_prompt
@@ -190,8 +203,12 @@ class Claude(Model):
             params["api_key"] = self.api_key
         if self.base_url is not None:
             params["base_url"] = self.base_url
+        # The SDK bounds each read, which keep-alive pings defeat: the deadline is enforced
+        # around the request instead (RequestClock); the SDK only bounds the connecting.
+        connect = DEFAULT_CONNECT_TIMEOUT
         if self.timeout is not None:
-            params["timeout"] = self.timeout
+            connect = min(connect, self.timeout)
+        params["timeout"] = anthropic.Timeout(self.timeout, connect=connect)
         params.update(self.client_params)
         client = anthropic.AsyncAnthropic(**params)
         client.messages  # noqa: B018 (imports the resource module here, off the loop)
@@ -248,15 +265,23 @@ class Claude(Model):
         translator = StreamTranslator(answer_name)
         try:
             client = await self._client()
+            clock = RequestClock(self, self.timeout, self.idle_timeout, self._where())
             kwargs, extra_body = _split_body(body)
             if extra_body:
                 kwargs["extra_body"] = extra_body
-            events = await client.messages.create(stream=True, **kwargs)
+            events = await clock.wait(client.messages.create(stream=True, **kwargs))
         except Exception as exc:
             raise self._error(exc) from exc
         try:
             async with events:
-                async for event in events:
+                iterator = events.__aiter__()
+                first = True
+                while True:
+                    try:
+                        event = await clock.next(iterator, first=first)
+                    except StopAsyncIteration:
+                        break
+                    first = False
                     delta = translator.feed(event)
                     if delta is not None:
                         yield delta

@@ -73,6 +73,9 @@ class ModelRequest:
     tools: Sequence[ToolDefinition] = ()
     tool_choice: ToolChoice | None = None
     output_schema: Any = None
+    # Whether the run streams its answer: an adapter may then make a whole (non-streamed)
+    # request when it does not, which some servers need to report token usage.
+    stream: bool = True
 
 
 @dataclass(slots=True)

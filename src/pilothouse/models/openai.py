@@ -1,9 +1,17 @@
 """OpenAI models through the official ``openai`` SDK: `OpenAIChat`, and `OpenAILike` for any
 server that speaks the Chat Completions API (llama.cpp, vLLM, Ollama, LM Studio, ...).
 
-Every call streams (``stream=True`` with usage in the last chunk); a non-streaming run simply
-collects the deltas. ``streaming=False`` asks for whole responses instead, for servers that
-report token usage only then (llama-cpp-python) or cannot stream every kind of answer.
+A streamed run streams its calls (``stream=True``, asking for usage in the last chunk); a run
+that does not stream asks for whole responses, which every server reports token usage for.
+``streaming=False`` asks for whole responses always, for servers that cannot stream every kind
+of answer.
+
+``timeout`` is a deadline on the whole request, streamed answer included, and ``idle_timeout``
+bounds the silence between two chunks of a stream; see `pilothouse.models.deadline`.
+
+Structured output (``output_schema``) is asked for with a JSON-schema response format; servers
+that reject it (llama-cpp-python's answers 500) get JSON mode with the schema in the system
+prompt, then a forced answer tool, and the model remembers what worked (``output_mode``).
 
 The SDK is imported, and its client created, in a worker thread on the first call, so that
 neither blocks an event loop; there is one client per event loop, since an HTTP client must not
@@ -23,17 +31,28 @@ import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pilothouse.exceptions import ModelProviderError
 from pilothouse.models import pricing
 from pilothouse.models.base import Model, ModelDelta, ModelRequest
+from pilothouse.models.deadline import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    RequestClock,
+    check_timeout,
+)
 from pilothouse.models.errors import is_retryable_status, provider_error
 from pilothouse.models.message import Message
 from pilothouse.models.openai_wire import (
     ChunkTranslator,
+    answer_as_content,
+    answer_tool_param,
     completion_delta,
+    json_mode_messages,
+    json_mode_param,
     messages_param,
     response_format_param,
     tool_choice_param,
@@ -42,7 +61,14 @@ from pilothouse.models.openai_wire import (
 from pilothouse.run.metrics import Usage
 from pilothouse.utils.loop_resources import release_with_loop
 
-__all__ = ["OpenAIChat", "OpenAILike"]
+__all__ = ["OpenAIChat", "OpenAILike", "OutputMode"]
+
+# How a structured answer is asked for: "native" a JSON-schema response format, "prompted"
+# JSON mode with the schema in the system prompt, "tool" a forced tool whose arguments are the
+# answer, "auto" native first and the others when a server rejects it.
+OutputMode = Literal["auto", "native", "prompted", "tool"]
+_OUTPUT_MODES = ("auto", "native", "prompted", "tool")
+_FALLBACKS = ("native", "prompted", "tool")
 
 logger = logging.getLogger("pilothouse")
 
@@ -94,7 +120,12 @@ class OpenAIChat(Model):
         top_p: Nucleus sampling probability mass.
         seed: Sampling seed, for reproducible answers where the provider supports it.
         stop: A stop sequence or a list of them.
-        timeout: Seconds before a request times out; the SDK's default when None.
+        timeout: Seconds for a whole request, from sending it to the last chunk of the
+            answer (default 300); a request still running then fails with a (retryable)
+            error naming the limit. None for no deadline.
+        idle_timeout: Seconds a streamed answer may go without a chunk once it has started
+            (default 60): a server that stalls mid-answer fails then, keep-alives or not.
+            None for no bound.
         max_retries: Retries inside the SDK. 0 by default, because the run loop retries (see
             ``Agent(retries=...)``); raising it multiplies the attempts.
         request_params: Extra fields merged into the request body, for parameters this
@@ -102,11 +133,18 @@ class OpenAIChat(Model):
             ``frequency_penalty``, a server's own fields such as ``top_k``).
         client_params: Extra keyword arguments for ``openai.AsyncOpenAI`` (e.g.
             ``default_headers``, or ``http_client``, which is then used on every event loop).
-        streaming: True (default) to stream every call. False to ask for whole responses,
-            each then yielded as one delta: for OpenAI-compatible servers that leave token
-            usage out of streams (llama-cpp-python) or refuse to stream some answers. Runs
-            still stream events, but the whole answer arrives at once, so the time to first
-            token is the time of the whole call.
+        streaming: True (default) to stream the calls of streamed runs (runs that do not
+            stream always ask for whole responses). False to ask for whole responses always,
+            each then yielded as one delta: for OpenAI-compatible servers that refuse to
+            stream some answers. Runs still stream events, but the whole answer arrives at
+            once, so the time to first token is the time of the whole call.
+        output_mode: How a run's ``output_schema`` is asked for: ``"native"`` (a JSON-schema
+            response format), ``"prompted"`` (JSON mode, the schema in the system prompt and,
+            off OpenAI, in the response format's ``schema`` field, which servers such as
+            llama-cpp-python turn into a grammar),
+            ``"tool"`` (a forced tool whose arguments are the answer), or ``"auto"`` (default):
+            native first, then the others in that order when the server rejects a mode; the
+            mode that worked is used for the model's later requests.
     """
 
     provider = "openai"
@@ -124,13 +162,20 @@ class OpenAIChat(Model):
         top_p: float | None = None,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         max_retries: int = 0,
         request_params: Mapping[str, Any] | None = None,
         client_params: Mapping[str, Any] | None = None,
         streaming: bool = True,
+        output_mode: OutputMode = "auto",
     ) -> None:
         cls = type(self).__name__
+        if output_mode not in _OUTPUT_MODES:
+            raise ValueError(
+                f"{cls}(): output_mode must be one of {', '.join(map(repr, _OUTPUT_MODES))}, "
+                f"not {output_mode!r}."
+            )
         if not isinstance(id, str) or not id.strip():
             raise ValueError(f"{cls}(): id must be a model id such as 'gpt-5-mini', not {id!r}.")
         if type(max_retries) is not int or max_retries < 0:
@@ -151,11 +196,15 @@ class OpenAIChat(Model):
         self.top_p = top_p
         self.seed = seed
         self.stop = stop
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout, "timeout", f"{cls}()")
+        self.idle_timeout = check_timeout(idle_timeout, "idle_timeout", f"{cls}()")
         self.max_retries = max_retries
         self.request_params = dict(request_params) if request_params else {}
         self.client_params = dict(client_params) if client_params else {}
         self.streaming = bool(streaming)
+        self.output_mode: OutputMode = output_mode
+        # The structured-output mode found to work in "auto" mode, once one has.
+        self._found_mode: str | None = None
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
@@ -178,8 +227,12 @@ class OpenAIChat(Model):
             kwargs["organization"] = self.organization
         if self.project is not None:
             kwargs["project"] = self.project
+        # The SDK bounds each read, which keep-alives defeat: the deadline is enforced around
+        # the request instead (RequestClock); the SDK only bounds opening the connection.
+        connect = DEFAULT_CONNECT_TIMEOUT
         if self.timeout is not None:
-            kwargs["timeout"] = self.timeout
+            connect = min(connect, self.timeout)
+        kwargs["timeout"] = _sdk().Timeout(self.timeout, connect=connect)
         kwargs.update(self.client_params)
         return kwargs
 
@@ -222,21 +275,38 @@ class OpenAIChat(Model):
 
     # ---- request -----------------------------------------------------------------------------
 
-    def request_body(self, messages: Sequence[Message], request: ModelRequest) -> dict[str, Any]:
+    def request_body(
+        self,
+        messages: Sequence[Message],
+        request: ModelRequest,
+        *,
+        output_mode: str | None = None,
+    ) -> dict[str, Any]:
         """The keyword arguments of ``chat.completions.create`` for this call.
 
+        ``output_mode`` says how an output schema is asked for (see ``output_mode`` in the
+        class docs); by default the first mode `stream` would try.
         Raises ValueError for input the API cannot take (e.g. video).
         """
-        params: dict[str, Any] = {"model": self.id, "messages": messages_param(messages)}
-        if self.streaming:
+        wire = messages_param(messages)
+        params: dict[str, Any] = {"model": self.id, "messages": wire}
+        if self.streaming and request.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
         if request.tools:
             params["tools"] = tools_param(request.tools)
             if request.tool_choice is not None:
                 params["tool_choice"] = tool_choice_param(request.tool_choice)
-        if request.output_schema is not None:
-            params["response_format"] = response_format_param(request.output_schema)
+        schema = request.output_schema
+        if schema is not None:
+            mode = output_mode or self._output_modes(request)[0]
+            if mode == "native":
+                params["response_format"] = response_format_param(schema)
+            elif mode == "prompted":
+                params["response_format"] = json_mode_param(schema, self._calls_openai())
+                params["messages"] = json_mode_messages(wire, schema)
+            else:
+                self._add_answer_tool(params, request)
         if self.temperature is not None:
             params["temperature"] = self.temperature
         if self.max_tokens is not None:
@@ -253,30 +323,67 @@ class OpenAIChat(Model):
             params["extra_body"] = self.request_params
         return params
 
+    def _output_modes(self, request: ModelRequest) -> tuple[str, ...]:
+        """The structured-output modes to try for this request, in order."""
+        if request.output_schema is None:
+            return ("",)
+        if self.output_mode != "auto":
+            return (self.output_mode,)
+        if self._found_mode is not None:
+            return (self._found_mode,)
+        return _FALLBACKS
+
+    @staticmethod
+    def _answer_name(request: ModelRequest) -> str:
+        return answer_tool_param(request.output_schema, [t.name for t in request.tools])[0]
+
+    def _add_answer_tool(self, params: dict[str, Any], request: ModelRequest) -> None:
+        name, tool = answer_tool_param(request.output_schema, [t.name for t in request.tools])
+        params["tools"] = [*params.get("tools", ()), tool]
+        choice = request.tool_choice
+        if not request.tools or choice in (None, "none", "auto"):
+            # Without tools of its own (or none left to call) the model must answer now;
+            # with tools it may call them first, and any call then works on the answer or is it.
+            forced: Any = {"type": "function", "function": {"name": name}}
+            params["tool_choice"] = forced if not request.tools or choice == "none" else "required"
+
     async def stream(
         self, messages: Sequence[Message], request: ModelRequest
     ) -> AsyncIterator[ModelDelta]:
         """Send the messages and yield the answer chunk by chunk, as the server sends it."""
+        modes = self._output_modes(request)
         try:
-            params = self.request_body(messages, request)
+            params = self.request_body(messages, request, output_mode=modes[0])
         except (ValueError, TypeError) as exc:
             raise provider_error(str(exc), model=self, retryable=False) from exc
         client = await self._client()
+        clock = RequestClock(self, self.timeout, self.idle_timeout, self._where())
+        response, mode = await self._send(client, clock, params, messages, request, modes)
+        answer = self._answer_name(request) if mode == "tool" else None
+        if "stream" not in params:
+            whole, finish_reason = completion_delta(response)
+            if answer is not None:
+                whole = answer_as_content(whole, answer, set())
+            self._check_finish(finish_reason)
+            yield whole
+            return
         translator = ChunkTranslator()
+        answer_calls: set[int] = set()
         received = False
         try:
-            if not self.streaming:
-                completion = await client.chat.completions.create(**params)
-                whole, finish_reason = completion_delta(completion)
-                self._check_finish(finish_reason)
-                yield whole
-                return
-            response = await client.chat.completions.create(**params)
             async with response:
-                async for chunk in response:
+                chunks = response.__aiter__()
+                while True:
+                    # Each chunk within the request's deadline and idle timeout.
+                    try:
+                        chunk = await clock.next(chunks, first=not received)
+                    except StopAsyncIteration:
+                        break
                     received = True
                     delta = translator.delta(chunk)
                     if delta is not None:
+                        if answer is not None:
+                            delta = answer_as_content(delta, answer, answer_calls)
                         yield delta
         except Exception as exc:
             if isinstance(exc, _sdk().OpenAIError):
@@ -291,6 +398,44 @@ class OpenAIChat(Model):
                 model=self,
             )
         self._check_finish(translator.finish_reason)
+
+    async def _send(
+        self,
+        client: Any,
+        clock: RequestClock,
+        params: dict[str, Any],
+        messages: Sequence[Message],
+        request: ModelRequest,
+        modes: tuple[str, ...],
+    ) -> tuple[Any, str]:
+        """Send the request; return the response (a stream or a whole completion) and the
+        structured-output mode it was sent in: the next of ``modes`` each time the server
+        rejects one."""
+        sdk = _sdk()
+        for attempt, mode in enumerate(modes):
+            if attempt:
+                params.clear()
+                params.update(self.request_body(messages, request, output_mode=mode))
+            try:
+                response = await clock.wait(client.chat.completions.create(**params))
+            except sdk.OpenAIError as exc:
+                error = self._error(exc)
+                if attempt + 1 == len(modes) or not _rejects_output_format(error):
+                    raise error from exc
+                logger.debug(
+                    "%s %r: the server rejected structured output mode %r (%s); trying %r",
+                    self.name,
+                    self.id,
+                    mode,
+                    error,
+                    modes[attempt + 1],
+                )
+                continue
+            if len(modes) > 1:
+                self._found_mode = mode
+                logger.debug("%s %r: structured output mode %r works", self.name, self.id, mode)
+            return response, mode
+        raise AssertionError("unreachable: the last mode's failure is raised")
 
     def _check_finish(self, finish_reason: str | None) -> None:
         if finish_reason == "length":
@@ -402,6 +547,19 @@ class OpenAIChat(Model):
         if provider is None:
             return None
         return pricing.price(provider, self.id, usage)
+
+
+def _rejects_output_format(error: ModelProviderError) -> bool:
+    """Whether a failed request looks refused for the way it asked for structured output: a
+    client error that names it, or a plain 500 (llama-cpp-python's answer to a JSON-schema
+    response format). Overload and gateway errors (502-504, 429) are not."""
+    status = error.status_code
+    if status == 500:
+        return True
+    if status is None or not 400 <= status < 500 or status in (408, 429):
+        return False
+    text = str(error).lower()
+    return any(word in text for word in ("response_format", "json_schema", "json_object"))
 
 
 def _server_message(exc: Any) -> str:

@@ -9,7 +9,9 @@ models (or other pydantic models with the same fields).
 from __future__ import annotations
 
 import functools
+import json
 import mimetypes
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,11 @@ from pilothouse.run.metrics import Usage
 
 __all__ = [
     "ChunkTranslator",
+    "answer_as_content",
+    "answer_tool_param",
     "completion_delta",
+    "json_mode_messages",
+    "json_mode_param",
     "message_param",
     "messages_param",
     "response_format_param",
@@ -254,6 +260,88 @@ def _strict_format(model: type) -> dict[str, Any]:
         schema: dict[str, Any] = model.model_json_schema()  # type: ignore[attr-defined]
         return _json_schema_format(model.__name__, schema, strict=False)
     return _json_schema_format(model.__name__, to_strict_json_schema(model), strict=True)
+
+
+def _schema_dict(schema: Any) -> dict[str, Any]:
+    if isinstance(schema, dict):
+        return dict(schema)
+    if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
+        result: dict[str, Any] = schema.model_json_schema()
+        return result
+    raise TypeError(
+        f"output_schema must be a pydantic model class or a JSON schema dict, not {schema!r}."
+    )
+
+
+def json_mode_param(schema: Any, openai: bool) -> dict[str, Any]:
+    """The ``response_format`` of JSON mode. Off OpenAI it carries the schema as ``schema``:
+    the field OpenAI-compatible servers with JSON mode read (llama-cpp-python makes it a
+    grammar), which OpenAI itself does not take."""
+    if openai:
+        return {"type": "json_object"}
+    return {"type": "json_object", "schema": _schema_dict(schema)}
+
+
+def json_mode_messages(wire: list[dict[str, Any]], schema: Any) -> list[dict[str, Any]]:
+    """The ``messages`` array with the output schema stated in the system prompt, for JSON
+    mode (``response_format: json_object``), which asks for JSON but not for a shape."""
+    note = (
+        "Answer with only a JSON object, no other text, that matches this JSON schema:\n"
+        + json.dumps(_schema_dict(schema), ensure_ascii=False)
+    )
+    if wire and wire[0].get("role") == "system" and isinstance(wire[0].get("content"), str):
+        first = {**wire[0], "content": f"{wire[0]['content']}\n\n{note}"}
+        return [first, *wire[1:]]
+    return [{"role": "system", "content": note}, *wire]
+
+
+_TOOL_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def answer_tool_param(schema: Any, taken: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+    """The tool whose arguments are the structured answer: its name and its definition."""
+    parameters = _schema_dict(schema)
+    title = parameters.get("title") if isinstance(schema, dict) else schema.__name__
+    name = _TOOL_NAME.sub("_", str(title or "final_answer"))[:64] or "final_answer"
+    if name in taken:
+        name = ("final_" + name)[:64]
+    parameters.setdefault("type", "object")
+    tool = {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": (
+                "Give your final answer by calling this tool: its arguments are the answer, "
+                "in exactly this structure."
+            ),
+            "parameters": parameters,
+        },
+    }
+    return name, tool
+
+
+def answer_as_content(delta: ModelDelta, answer: str, indices: set[int]) -> ModelDelta:
+    """``delta`` with the fragments of calls to the answer tool turned into content text.
+
+    ``indices`` collects the indices of those calls over one response: only a call's first
+    fragment names its tool.
+    """
+    calls = delta.tool_calls
+    if not calls:
+        return delta
+    kept: list[ToolCallChunk] = []
+    text: list[str] = []
+    for chunk in calls:
+        if chunk.name == answer:
+            indices.add(chunk.index)
+        if chunk.index in indices:
+            text.append(chunk.arguments)
+        else:
+            kept.append(chunk)
+    if len(kept) == len(calls):
+        return delta
+    content = (delta.content or "") + "".join(text)
+    return ModelDelta(content or None, delta.reasoning, kept or None, delta.usage)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,130 @@
+"""Time limits of one model request: a deadline for the whole of it and a bound between chunks.
+
+An HTTP client's read timeout bounds each read, so a server that sends a keep-alive every few
+seconds (an SSE comment, a ping event) holds a request open forever. `RequestClock` bounds
+what the adapter awaits instead: the response, then every chunk of its stream. Each wait is
+bounded on its own (never across a ``yield``), so that a deadline can only fire inside the
+adapter, never in the code of whoever consumes the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pilothouse.models.errors import provider_error
+
+if TYPE_CHECKING:
+    from pilothouse.exceptions import ModelProviderError
+    from pilothouse.models.base import Model
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "RequestClock",
+    "check_timeout",
+]
+
+T = TypeVar("T")
+
+# Five minutes for a whole answer: long streamed answers of reasoning models fit, and a
+# provider that stalls cannot hold a run for longer (the SDKs' own ceiling is ten minutes per
+# read). A minute without a chunk once a stream has started means it is stuck: providers
+# stream tokens or keep-alive events every few seconds.
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_IDLE_TIMEOUT = 60.0
+# Opening a connection takes milliseconds; a host that does not answer in 10 s is unreachable.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def check_timeout(value: Any, name: str, where: str) -> float | None:
+    """``value`` as seconds (None for no limit); ValueError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}: {name} must be a number of seconds or None, not {value!r}.")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{where}: {name} must be more than 0 seconds, not {value!r}.")
+    return seconds
+
+
+class RequestClock:
+    """The limits of one model request, started when it is sent.
+
+    Args:
+        model: The model making the request (for the error it raises).
+        timeout: Seconds for the whole request, first byte to last; None for no deadline.
+        idle_timeout: Seconds allowed between two chunks of a stream once it has started;
+            None for no bound.
+        where: Where the request goes, for the error message.
+    """
+
+    __slots__ = ("_loop", "deadline", "idle_timeout", "model", "timeout", "where")
+
+    def __init__(
+        self, model: Model, timeout: float | None, idle_timeout: float | None, where: str
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.model = model
+        self.timeout = timeout
+        self.idle_timeout = idle_timeout
+        self.where = where
+        self.deadline = None if timeout is None else self._loop.time() + timeout
+
+    async def wait(self, awaitable: Awaitable[T]) -> T:
+        """Await the response (or a whole answer) within the request's deadline."""
+        if self.deadline is None:
+            return await awaitable
+        scope = asyncio.timeout_at(self.deadline)
+        try:
+            async with scope:
+                return await awaitable
+        except TimeoutError:
+            if scope.expired():
+                raise self.expired(idle=False) from None
+            raise
+
+    async def next(self, iterator: AsyncIterator[T], *, first: bool) -> T:
+        """The stream's next chunk, within the deadline and, after the first chunk, within
+        ``idle_timeout``. Raises StopAsyncIteration at the end of the stream."""
+        when = self.deadline
+        idle = False
+        # The first chunk may take as long as the model thinks before answering; from then on
+        # a silent stream is a stuck one.
+        if self.idle_timeout is not None and not first:
+            bound = self._loop.time() + self.idle_timeout
+            if when is None or bound < when:
+                when, idle = bound, True
+        if when is None:
+            return await iterator.__anext__()
+        scope = asyncio.timeout_at(when)
+        try:
+            async with scope:
+                return await iterator.__anext__()
+        except TimeoutError:
+            if scope.expired():
+                raise self.expired(idle=idle) from None
+            raise
+
+    def expired(self, *, idle: bool) -> ModelProviderError:
+        """The (retryable) error of a request that ran out of time, naming the limit."""
+        model = self.model
+        if idle:
+            limit = "idle_timeout"
+            what = f"the stream sent nothing for idle_timeout={self.idle_timeout:g} s"
+        else:
+            limit = "timeout"
+            what = (
+                f"no whole answer within timeout={self.timeout:g} s (the limit on the whole "
+                "request)"
+            )
+        return provider_error(
+            f"{model.name}: the request for model {model.id!r} to {self.where} timed out: "
+            f"{what}. Raise {model.name}({limit}=...) for slower answers.",
+            model=model,
+            retryable=True,
+        )
