@@ -28,6 +28,9 @@ class Metrics:
     ``time_to_first_token`` is measured from sending the model request to receiving the first
     streamed token (for a run: that of its first model call); ``duration`` is wall time in
     seconds; ``cost`` is in USD and stays None unless the model's price is known.
+    ``usage_reported`` is False when a model call's provider reported no token usage (some
+    OpenAI-compatible servers send none in streams): the token counts then leave that call
+    out rather than being a true 0.
     """
 
     input_tokens: int = 0
@@ -43,6 +46,7 @@ class Metrics:
     duration: float | None = None
     cost: float | None = None
     model_calls: int = 0
+    usage_reported: bool = True
 
     @classmethod
     def from_usage(
@@ -54,6 +58,7 @@ class Metrics:
         cost: float | None = None,
     ) -> Metrics:
         """Build the metrics of one model call."""
+        reported = usage is not None
         if usage is None:
             usage = Usage()
         return cls(
@@ -70,6 +75,7 @@ class Metrics:
             duration=duration,
             cost=cost,
             model_calls=1,
+            usage_reported=reported,
         )
 
     def add_call(self, call: Metrics) -> None:
@@ -89,6 +95,8 @@ class Metrics:
         if call.cost is not None:
             self.cost = (self.cost or 0.0) + call.cost
         self.model_calls += call.model_calls
+        if not call.usage_reported:
+            self.usage_reported = False
 
     def __add__(self, other: Metrics) -> Metrics:
         total = Metrics()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx2
@@ -17,49 +18,89 @@ from pilothouse.models import pricing
 from pilothouse.models.openai import OpenAIChat, OpenAILike
 from pilothouse.run.metrics import Usage
 
+Turn = httpx2.Response | Callable[[dict[str, Any]], httpx2.Response]
+
 
 class FakeServer:
-    """Serves queued responses in order and records the JSON of every request."""
+    """Serves queued turns in order and records the JSON of every request. A turn is a
+    response, or a function of the request's JSON (a streamed or a whole answer)."""
 
-    def __init__(self, *responses: httpx2.Response) -> None:
+    def __init__(self, *responses: Turn) -> None:
         self.responses = list(responses)
         self.bodies: list[dict[str, Any]] = []
 
     def handler(self, request: httpx2.Request) -> httpx2.Response:
-        self.bodies.append(json.loads(request.content))
-        return self.responses.pop(0)
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        response = self.responses.pop(0)
+        return response(body) if callable(response) else response
 
     def client_params(self) -> dict[str, Any]:
         return {"http_client": httpx2.AsyncClient(transport=httpx2.MockTransport(self.handler))}
 
 
-def sse(*deltas: dict[str, Any], prompt: int, completion: int) -> httpx2.Response:
-    chunks = [{"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
-    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    chunks.append(
-        {
-            "choices": [],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            },
+def sse(
+    *deltas: dict[str, Any], prompt: int, completion: int, usage: bool = True
+) -> Callable[[dict[str, Any]], httpx2.Response]:
+    """One answer: streamed as these deltas when the request streams, else whole."""
+
+    def render(request: dict[str, Any]) -> httpx2.Response:
+        counts = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
         }
-    )
-    body = "".join(
-        "data: "
-        + json.dumps(
-            {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", **c}
+        if not request.get("stream"):
+            return httpx2.Response(200, json=completion_body(deltas, counts))
+        chunks = [{"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+        chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if usage:
+            chunks.append({"choices": [], "usage": counts})
+        body = "".join(
+            "data: "
+            + json.dumps(
+                {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", **c}
+            )
+            + "\n\n"
+            for c in chunks
         )
-        + "\n\n"
-        for c in chunks
-    )
-    return httpx2.Response(
-        200, headers={"content-type": "text/event-stream"}, content=(body + "data: [DONE]\n\n")
-    )
+        return httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            content=(body + "data: [DONE]\n\n"),
+        )
+
+    return render
 
 
-def weather_call(call_id: str = "call_w1") -> httpx2.Response:
+def completion_body(deltas: Sequence[dict[str, Any]], counts: dict[str, int]) -> dict[str, Any]:
+    """The whole completion the deltas of a stream add up to."""
+    content = "".join(d.get("content") or "" for d in deltas)
+    calls: dict[int, dict[str, Any]] = {}
+    for delta in deltas:
+        for fragment in delta.get("tool_calls") or ():
+            call = calls.setdefault(
+                fragment["index"],
+                {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+            )
+            call["id"] = call["id"] or fragment.get("id")
+            function = fragment.get("function") or {}
+            call["function"]["name"] += function.get("name") or ""
+            call["function"]["arguments"] += function.get("arguments") or ""
+    message: dict[str, Any] = {"role": "assistant", "content": content or None}
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    return {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": counts,
+    }
+
+
+def weather_call(call_id: str = "call_w1") -> Turn:
     return sse(
         {
             "role": "assistant",
@@ -79,7 +120,7 @@ def weather_call(call_id: str = "call_w1") -> httpx2.Response:
     )
 
 
-def answer(*pieces: str) -> httpx2.Response:
+def answer(*pieces: str) -> Turn:
     return sse(*({"content": p} for p in pieces), prompt=160, completion=9)
 
 
@@ -227,3 +268,49 @@ def test_openai_like_model_counts_tokens_but_has_no_cost() -> None:
     assert (out.metrics.input_tokens, out.metrics.output_tokens) == (160, 9)
     assert out.metrics.cost is None
     assert (out.model, out.model_provider) == ("smollm2", "openai-like")
+
+
+# ---- token usage: whole requests for runs that do not stream ---------------------------------
+
+
+def test_a_run_that_does_not_stream_makes_a_whole_request_with_its_usage() -> None:
+    server = FakeServer(answer("hi there"))
+    model = OpenAILike(
+        "smollm2", base_url="http://127.0.0.1:9/v1", client_params=server.client_params()
+    )
+    out = Agent(model=model).run("hi")
+    assert out.status is RunStatus.completed and out.content == "hi there"
+    assert "stream" not in server.bodies[0] and "stream_options" not in server.bodies[0]
+    assert (out.metrics.input_tokens, out.metrics.output_tokens) == (160, 9)
+    assert out.metrics.usage_reported is True
+
+
+def test_a_streamed_run_asks_for_usage_and_counts_it() -> None:
+    server = FakeServer(answer("hi", " there"))
+    model = OpenAILike(
+        "smollm2", base_url="http://127.0.0.1:9/v1", client_params=server.client_params()
+    )
+    agent = Agent(model=model)
+    list(agent.run("hi", stream=True))
+    out = agent.get_last_run_output()
+    assert out is not None and out.content == "hi there"
+    body = server.bodies[0]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert (out.metrics.input_tokens, out.metrics.output_tokens) == (160, 9)
+    assert out.metrics.usage_reported is True
+
+
+def test_a_stream_without_usage_says_so_instead_of_claiming_zero_tokens() -> None:
+    # llama-cpp-python's server streams no usage, whatever the request asks for.
+    server = FakeServer(sse({"content": "hi"}, prompt=0, completion=0, usage=False))
+    model = OpenAILike(
+        "smollm2", base_url="http://127.0.0.1:9/v1", client_params=server.client_params()
+    )
+    agent = Agent(model=model)
+    list(agent.run("hi", stream=True))
+    out = agent.get_last_run_output()
+    assert out is not None and out.status is RunStatus.completed
+    assert out.metrics.usage_reported is False
+    assert out.metrics.to_dict()["usage_reported"] is False
+    call = out.messages[-1].metrics
+    assert call is not None and call.usage_reported is False and call.model_calls == 1

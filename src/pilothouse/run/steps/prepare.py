@@ -280,10 +280,13 @@ async def _resolve_tools(
                 state.handle.waiting_task = None
         state.by_name = toolset.by_name
         state.request = ModelRequest(
-            tools=toolset.definitions, tool_choice=tool_choice, output_schema=schema
+            tools=toolset.definitions,
+            tool_choice=tool_choice,
+            output_schema=schema,
+            stream=state.stream,
         )
     else:
-        state.request = ModelRequest(output_schema=schema)
+        state.request = ModelRequest(output_schema=schema, stream=state.stream)
     if extra:
         state.by_name = {**state.by_name, **{f.name: f for f in extra}}
         state.request.tools = (*state.request.tools, *(f.definition for f in extra))
