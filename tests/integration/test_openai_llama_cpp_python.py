@@ -6,16 +6,20 @@ through the SDK's environment variables (``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`
 model is not smart: the tests check the protocol (streaming, tool calls, metrics), not the
 wisdom of its answers.
 
-The server never reports token usage in streamed responses, so token counts are checked
-through ``streaming=False``, which asks it for whole responses.
+The server never reports token usage in streamed responses: a run that does not stream asks
+for whole responses, which carry it, and a streamed run's metrics say the usage went
+unreported. The server also answers 500 to a JSON-schema response format, so structured output
+falls back to JSON mode.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from serverkit import free_port
 
 from pilothouse import Agent, RunStatus
@@ -135,16 +139,19 @@ def test_tool_call_round_trip(make_agent: AgentFactory) -> None:
     assert out.metrics.time_to_first_token is not None
 
 
-def test_token_usage_is_counted_from_whole_responses(llama_cpp_python_server: str) -> None:
-    model = OpenAIChat(
+def local_model(url: str, max_tokens: int = MAX_TOKENS) -> OpenAIChat:
+    return OpenAIChat(
         id="smollm2",
-        base_url=llama_cpp_python_server,
+        base_url=url,
         api_key="sk-local",
         temperature=0,
         seed=SEED,
-        max_tokens=MAX_TOKENS,
-        streaming=False,
+        max_tokens=max_tokens,
     )
+
+
+def test_a_run_that_does_not_stream_counts_its_tokens(llama_cpp_python_server: str) -> None:
+    model = local_model(llama_cpp_python_server)
     agent = Agent(model=model, tools=[get_weather], tool_choice="get_weather", tool_call_limit=1)
     out = agent.run("What is the weather in Paris?")
 
@@ -152,13 +159,47 @@ def test_token_usage_is_counted_from_whole_responses(llama_cpp_python_server: st
     assert out.tools[0].tool_args == {"city": "Paris"}
     calls = [m.metrics for m in out.messages if m.role == "assistant"]
     assert len(calls) == 2
-    assert all(c.input_tokens > 0 and c.output_tokens > 0 for c in calls)
+    assert all(c is not None and c.input_tokens > 0 and c.output_tokens > 0 for c in calls)
     # The second call's prompt holds the first one's and the tool call.
-    assert calls[1].input_tokens > calls[0].input_tokens
-    assert out.metrics.input_tokens == sum(c.input_tokens for c in calls)
+    assert calls[1].input_tokens > calls[0].input_tokens  # type: ignore[union-attr]
+    assert out.metrics.input_tokens == sum(c.input_tokens for c in calls)  # type: ignore[union-attr]
     assert out.metrics.total_tokens == out.metrics.input_tokens + out.metrics.output_tokens
+    assert out.metrics.usage_reported is True
     assert out.metrics.time_to_first_token is not None and out.metrics.duration is not None
     assert 0 < out.metrics.time_to_first_token < out.metrics.duration
+
+
+def test_a_streamed_run_says_whether_the_server_reported_usage(
+    llama_cpp_python_server: str,
+) -> None:
+    agent = Agent(model=local_model(llama_cpp_python_server), instructions="Answer briefly.")
+    assert list(agent.run("Say hello.", stream=True))
+    out = agent.get_last_run_output()
+
+    assert out is not None and out.status is RunStatus.completed, out and out.content
+    metrics = out.metrics
+    # Real counts, or a run that says it has none: never a claimed 0.
+    if metrics.usage_reported:
+        assert metrics.input_tokens > 0 and metrics.output_tokens > 0
+    else:
+        assert metrics.model_calls == 1 and metrics.total_tokens == 0
+
+
+class City(BaseModel):
+    name: str
+    country: str
+
+
+def test_structured_output_falls_back_from_the_refused_json_schema(
+    llama_cpp_python_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="pilothouse")
+    agent = Agent(model=local_model(llama_cpp_python_server, max_tokens=64), output_schema=City)
+    out = agent.run("Describe the city of Paris as JSON.")
+
+    assert out.status is RunStatus.completed, out.content
+    assert isinstance(out.content, City) and out.content_type == "City"
+    assert "rejected structured output mode 'native'" in caplog.text
 
 
 def test_nothing_listening_ends_the_run_with_a_connection_error() -> None:

@@ -1,9 +1,10 @@
 """Structured output: checking an ``output_schema`` and turning the model's answer into it.
 
 The model is asked for JSON through the provider's native means (the adapters read
-`ModelRequest.output_schema`); the answer is validated here. When it does not validate, the
-errors go back to the model as a new user message and it answers again, a bounded number of
-times.
+`ModelRequest.output_schema`; `OpenAIChat` falls back to JSON mode or a forced answer tool on
+servers that refuse a JSON-schema response format); the answer is validated here. When it
+does not validate, the errors go back to the model as a new user message and it answers
+again, a bounded number of times.
 """
 
 from __future__ import annotations
