@@ -287,6 +287,8 @@ class Claude(Model):
                         yield delta
         except Exception as exc:
             raise self._error(exc) from exc
+        finally:
+            clock.stop()
         last = translator.finish()
         if last is not None:
             yield last

@@ -389,6 +389,8 @@ class OpenAIChat(Model):
             if isinstance(exc, _sdk().OpenAIError):
                 raise self._error(exc) from exc
             raise
+        finally:
+            clock.stop()
         if not received:
             # A server that fails after sending its headers may just close the stream: an
             # answer without a single chunk is that, not an empty answer.

@@ -11,6 +11,7 @@ import pytest
 from hostile_provider import HostileProvider, Reply, Request
 
 from pilothouse import Agent, RunStatus
+from pilothouse.models import Message, ModelRequest
 from pilothouse.models.anthropic import Claude
 from pilothouse.models.openai import OpenAIChat, OpenAILike
 
@@ -149,3 +150,21 @@ def test_limits_must_be_positive_seconds_or_none() -> None:
 def test_defaults_are_bounded() -> None:
     for model in (OpenAIChat("m", api_key="k"), Claude(api_key="k")):
         assert model.timeout == 300 and model.idle_timeout == 60
+
+
+async def test_a_slow_consumer_is_not_taken_for_a_silent_server() -> None:
+    async def three_chunks(request: Request, reply: Reply) -> None:
+        await reply.start()
+        for piece in ("a", "b", "c"):
+            await reply.event(chunk(piece))
+        await reply.send("data: [DONE]\n\n")
+
+    async with HostileProvider(three_chunks) as server:
+        model = OpenAILike("m", base_url=server.url, idle_timeout=0.2)
+        pieces = []
+        async for delta in model.stream([Message(role="user", content="hi")], ModelRequest()):
+            pieces.append(delta.content)
+            # Longer than idle_timeout, between chunks the server sent at once.
+            await asyncio.sleep(0.5)
+
+    assert pieces == ["a", "b", "c"]

@@ -91,11 +91,7 @@ async def test_a_500_on_json_schema_falls_back_to_json_mode_and_is_remembered(
     async with HostileProvider(server_without("json_schema")) as server:
         agent = Agent(model=OpenAILike("m", base_url=server.url), output_schema=City)
         for _ in range(2):
-            if stream:
-                [e async for e in agent.arun("Paris?", stream=True)]
-                out = agent.get_last_run_output()
-            else:
-                out = await agent.arun("Paris?")
+            out = await run(agent, stream)
             assert out is not None and out.status is RunStatus.completed, out and out.content
             assert out.content == City(**ANSWER)
 
@@ -110,14 +106,22 @@ async def test_a_500_on_json_schema_falls_back_to_json_mode_and_is_remembered(
     assert "structured output mode 'prompted' works" in caplog.text
 
 
-async def test_json_mode_refused_too_falls_back_to_a_forced_answer_tool() -> None:
+async def run(agent: Agent, stream: bool) -> Any:
+    if not stream:
+        return await agent.arun("Paris?")
+    assert [e async for e in agent.arun("Paris?", stream=True)]
+    return agent.get_last_run_output()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_json_mode_refused_too_falls_back_to_a_forced_answer_tool(stream: bool) -> None:
     refusing = server_without("json_schema", "json_object", status=400)
     async with HostileProvider(refusing) as server:
         agent = Agent(model=OpenAILike("m", base_url=server.url), output_schema=City)
-        out = await agent.arun("Paris?")
+        out = await run(agent, stream)
         assert out.status is RunStatus.completed, out.content
         assert out.content == City(**ANSWER)
-        out = await agent.arun("Paris?")
+        out = await run(agent, stream)
         assert out.content == City(**ANSWER)
 
     assert formats(server) == ["json_schema", "json_object", "tool:City", "tool:City"]
