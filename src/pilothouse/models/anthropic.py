@@ -83,7 +83,7 @@ class Claude(Model):
         top_k: Top-k sampling; sent only when given.
         stop_sequences: Texts that end the answer when the model writes them.
         timeout: Seconds for a whole request, from sending it to the end of the streamed
-            answer (default 300); a request still running then fails with a (retryable)
+            answer (default 600); a request still running then fails with a (retryable)
             error naming the limit. None for no deadline.
         idle_timeout: Seconds the answer's stream may go without an event once it has
             started (default 60; the API's keep-alive pings do not count). None for no bound.

@@ -30,11 +30,12 @@ __all__ = [
 
 T = TypeVar("T")
 
-# Five minutes for a whole answer: long streamed answers of reasoning models fit, and a
-# provider that stalls cannot hold a run for longer (the SDKs' own ceiling is ten minutes per
-# read). A minute without a chunk once a stream has started means it is stuck: providers
-# stream tokens or keep-alive events every few seconds.
-DEFAULT_TIMEOUT = 300.0
+# Ten minutes for a whole answer, the ceiling the SDKs put on each read, now on the request:
+# long answers of reasoning models and of local models on a busy CPU fit. A provider that
+# stalls mid-answer is caught far sooner by the idle timeout: a minute without a chunk once a
+# stream has started means it is stuck, since providers stream tokens or keep-alive events
+# every few seconds.
+DEFAULT_TIMEOUT = 600.0
 DEFAULT_IDLE_TIMEOUT = 60.0
 # Opening a connection takes milliseconds; a host that does not answer in 10 s is unreachable.
 DEFAULT_CONNECT_TIMEOUT = 10.0

@@ -121,7 +121,7 @@ class OpenAIChat(Model):
         seed: Sampling seed, for reproducible answers where the provider supports it.
         stop: A stop sequence or a list of them.
         timeout: Seconds for a whole request, from sending it to the last chunk of the
-            answer (default 300); a request still running then fails with a (retryable)
+            answer (default 600); a request still running then fails with a (retryable)
             error naming the limit. None for no deadline.
         idle_timeout: Seconds a streamed answer may go without a chunk once it has started
             (default 60): a server that stalls mid-answer fails then, keep-alives or not.

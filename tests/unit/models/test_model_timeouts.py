@@ -149,7 +149,7 @@ def test_limits_must_be_positive_seconds_or_none() -> None:
 
 def test_defaults_are_bounded() -> None:
     for model in (OpenAIChat("m", api_key="k"), Claude(api_key="k")):
-        assert model.timeout == 300 and model.idle_timeout == 60
+        assert model.timeout == 600 and model.idle_timeout == 60
 
 
 async def test_a_slow_consumer_is_not_taken_for_a_silent_server() -> None:
