@@ -367,6 +367,10 @@ def _metrics_line(metrics: Metrics | None) -> str | None:
     ):
         return None
     items = [f"tokens: {metrics.input_tokens} in, {metrics.output_tokens} out"]
+    if not metrics.usage_reported:
+        # The provider sent no usage for a call: its tokens are missing, not zero.
+        unreported = metrics.input_tokens == 0 and metrics.output_tokens == 0
+        items[0] = "tokens: not reported" if unreported else items[0] + " (some not reported)"
     if metrics.time_to_first_token is not None:
         items.append(f"time to first token: {_seconds(metrics.time_to_first_token)}")
     if metrics.duration is not None:

@@ -138,6 +138,16 @@ def test_cost_is_shown_when_known() -> None:
     assert "cost: $0.0012" in text_of(console)
 
 
+def test_tokens_a_provider_did_not_report_are_not_shown_as_zero() -> None:
+    unreported, partly = make_console(), make_console()
+    metrics = Metrics(duration=1.0, model_calls=1, usage_reported=False)
+    pprint_run_response(finished_output(metrics=metrics), console=unreported)
+    assert "tokens: not reported" in text_of(unreported)
+    metrics = Metrics(input_tokens=9, output_tokens=2, model_calls=2, usage_reported=False)
+    pprint_run_response(finished_output(metrics=metrics), console=partly)
+    assert "tokens: 9 in, 2 out (some not reported)" in text_of(partly)
+
+
 def test_empty_metrics_print_no_metrics_line() -> None:
     console = make_console()
     pprint_run_response(finished_output(metrics=Metrics()), console=console)
