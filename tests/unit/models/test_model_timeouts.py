@@ -168,3 +168,19 @@ async def test_a_slow_consumer_is_not_taken_for_a_silent_server() -> None:
             await asyncio.sleep(0.5)
 
     assert pieces == ["a", "b", "c"]
+
+
+async def test_a_sync_streamed_run_trips_the_idle_timeout_too() -> None:
+    # A sync stream steps the run in a new task each time: the limit follows the waiting one.
+    async with HostileProvider(stall_after_a_chunk) as server:
+        model = OpenAILike("m", base_url=server.url, idle_timeout=0.5)
+        agent = Agent(model=model, retries=0)
+
+        def run() -> Any:
+            assert list(agent.run("hi", stream=True))
+            return agent.get_last_run_output()
+
+        out = await asyncio.wait_for(asyncio.to_thread(run), BOUND)
+
+    assert out.status is RunStatus.error
+    assert "idle_timeout=0.5 s" in str(out.content), out.content
