@@ -160,7 +160,9 @@ def _rest_of(response: ModelResponse, *, with_text: bool) -> ModelDelta:
         ToolCallChunk(index=i, id=call.id, name=call.name, arguments=call.arguments_json())
         for i, call in enumerate(response.tool_calls)
     ]
-    delta = ModelDelta(tool_calls=calls or None, usage=response.usage)
+    delta = ModelDelta(
+        tool_calls=calls or None, usage=response.usage, finish_reason=response.finish_reason
+    )
     if with_text:
         delta.content = response.content or None
         delta.reasoning = response.reasoning

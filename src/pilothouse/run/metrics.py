@@ -30,7 +30,9 @@ class Metrics:
     seconds; ``cost`` is in USD and stays None unless the model's price is known.
     ``usage_reported`` is False when a model call's provider reported no token usage (some
     OpenAI-compatible servers send none in streams): the token counts then leave that call
-    out rather than being a true 0.
+    out rather than being a true 0. ``finish_reason`` is why the model stopped writing (as the
+    provider says it, e.g. ``"stop"``, ``"length"``, ``"tool_calls"``; ``"repetition"`` when
+    the embedded model's repetition guard cut a loop); for a run, that of its last model call.
     """
 
     input_tokens: int = 0
@@ -47,6 +49,7 @@ class Metrics:
     cost: float | None = None
     model_calls: int = 0
     usage_reported: bool = True
+    finish_reason: str | None = None
 
     @classmethod
     def from_usage(
@@ -56,6 +59,7 @@ class Metrics:
         time_to_first_token: float | None,
         duration: float,
         cost: float | None = None,
+        finish_reason: str | None = None,
     ) -> Metrics:
         """Build the metrics of one model call."""
         reported = usage is not None
@@ -76,6 +80,7 @@ class Metrics:
             cost=cost,
             model_calls=1,
             usage_reported=reported,
+            finish_reason=finish_reason,
         )
 
     def add_call(self, call: Metrics) -> None:
@@ -97,6 +102,8 @@ class Metrics:
         self.model_calls += call.model_calls
         if not call.usage_reported:
             self.usage_reported = False
+        if call.finish_reason is not None:
+            self.finish_reason = call.finish_reason
 
     def __add__(self, other: Metrics) -> Metrics:
         total = Metrics()

@@ -46,8 +46,9 @@ class ToolSet:
 
 _EMPTY_TOOLSET = ToolSet((), (), types.MappingProxyType({}))
 # A process rarely has more than a few distinct tool lists; the bound limits how many discarded
-# tools (and the objects their methods are bound to) the cache keeps alive.
-_TOOLSET_CACHE_SIZE = 256
+# tools (and the objects their methods are bound to, and what closures capture: a handler's
+# request, say) the cache keeps alive.
+_TOOLSET_CACHE_SIZE = 64
 # Keyed by the ids of the entries, not the entries: ids compare by identity whatever __eq__ an
 # entry defines, and unhashable callables work too. The value keeps the entries alive, so an id
 # in the cache cannot be reused by another object. Its last item is the

@@ -867,6 +867,10 @@ def test_a_run_records_why_the_answer_stopped(gguf: Path, fake_llama: type[FakeL
     out = Agent(model=LlamaCpp(gguf)).run("My name is Ada.")
     assert out.status is RunStatus.completed
     assert out.content == "Hello Ada! I'm so glad you're here."
+    # The run's metrics, and those of its answer, say why it stopped.
+    assert out.metrics.finish_reason == "repetition"
+    assert out.messages[-1].metrics is not None
+    assert out.messages[-1].metrics.finish_reason == "repetition"
     response = asyncio.run(LlamaCpp(gguf).response([Message(role="user", content="hi")]))
     assert response.finish_reason == "repetition"
 

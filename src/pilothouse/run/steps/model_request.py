@@ -165,6 +165,7 @@ class ModelCall:
             time_to_first_token=None if first is None else first - self.sent,
             duration=_perf() - self.sent,
             cost=state.model.price(response.usage) if response.usage else None,
+            finish_reason=response.finish_reason,
         )
         state.out.metrics.add_call(call_metrics)
         if state.tracer is not None:  # [observe]
