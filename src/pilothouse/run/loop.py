@@ -96,7 +96,7 @@ async def run_events(plan: RunPlan) -> AsyncGenerator[ev.BaseRunEvent, None]:
             await finish_paused(state)
         else:
             answer_complete(state)
-            if wants_memories(state):
+            if state.agent.enable_user_memories and wants_memories(state):
                 for event in state.take_events():
                     yield event
                 await update_memories(state)

@@ -75,7 +75,7 @@ class ModelCall:
         """Pull the model's stream up to the next content to stream, or to its end."""
         state = self.state
         handle = state.handle
-        task = state.current_task()
+        task = state.current_task() if state.stream else state.task  # see current_task
         while True:
             try:
                 iterator = state.open_stream
