@@ -35,22 +35,20 @@ _lock = threading.Lock()
 
 
 def _size(output: RunOutput) -> int:
-    """A cheap estimate of the memory a run holds, in bytes (its input is in its messages)."""
-    messages, tools = output.messages, output.tools
-    size = _BASE_SIZE + _ITEM_SIZE * (len(messages) + len(tools))
-    content = output.content
-    if type(content) is str:
-        size += len(content)
+    """A cheap estimate of the memory a run holds, in bytes: its messages carry its input and
+    its tool results, and the answer is its last message's text (counted once more for
+    ``content``, which may be another object)."""
+    messages = output.messages
+    events = output.events
+    items = len(messages) + len(output.tools) + (len(events) if events else 0)
+    size = _BASE_SIZE + _ITEM_SIZE * items
     for message in messages:
         text = message.content
-        if type(text) is str:
+        if text.__class__ is str:
             size += len(text)
-    for tool in tools:
-        result = tool.result
-        if type(result) is str:
-            size += len(result)
-    if output.events:
-        size += _ITEM_SIZE * len(output.events)
+    content = output.content
+    if content.__class__ is str:
+        size += len(content)
     return size
 
 
