@@ -200,6 +200,17 @@ def test_a_stream_not_run_to_its_end_still_finishes_properly() -> None:
         assert event.timestamp is not None
 
 
+def test_usage_a_provider_did_not_report_is_left_out_not_sent_as_zero() -> None:
+    out = RunOutput(
+        run_id="run",
+        status=RunStatus.completed,
+        content="ok",
+        metrics=Metrics(model_calls=1, usage_reported=False),
+    )
+    finished = EventTranslator("t", "r", "run").finish(out)[-1]
+    assert finished.type.value == "RUN_FINISHED" and finished.usage is None
+
+
 def test_an_answer_that_was_not_streamed_is_sent_whole() -> None:
     out = RunOutput(run_id="run", status=RunStatus.completed, content="whole")
     names = [e.type.value for e in EventTranslator("t", "r", "run").finish(out)]

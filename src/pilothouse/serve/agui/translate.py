@@ -346,6 +346,9 @@ class EventTranslator:
 
         if metrics.model_calls - (before.model_calls if before else 0) <= 0:
             return []
+        if not metrics.usage_reported:
+            # A provider sent no usage for some call: no figures rather than a false 0.
+            return []
         input_tokens, output_tokens = used("input_tokens"), used("output_tokens")
         return [
             TokenUsage(
