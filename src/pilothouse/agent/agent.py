@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Agent"]
 
+_RUN_OPTION_NAMES = frozenset(RUN_OPTIONS)
+_CONTINUE_OPTION_NAMES = frozenset(CONTINUE_OPTIONS)
+
 logger = logging.getLogger("pilothouse")
 
 _MEDIA_KINDS = ("images", "audio", "videos", "files")
@@ -718,7 +721,7 @@ class Agent:
         run_id = options.pop("run_id", None)
         updated_tools = options.pop("updated_tools", None)
         session_id = options.pop("session_id", None)
-        unknown = {k: v for k, v in options.items() if k not in CONTINUE_OPTIONS}
+        unknown = {k: v for k, v in options.items() if k not in _CONTINUE_OPTION_NAMES}
         if unknown:
             reject_unknown(
                 "continue_run()",
@@ -848,7 +851,8 @@ def _debug_logging(plan: RunPlan) -> None:
 
 def _apply_run_options(plan: RunPlan, options: Mapping[str, Any]) -> None:
     """Check the optional run() arguments and put them on the plan."""
-    unknown = {k: v for k, v in options.items() if k not in RUN_OPTIONS}
+    # A set, not the tuple: this runs for every run that passes options.
+    unknown = {k: v for k, v in options.items() if k not in _RUN_OPTION_NAMES}
     if unknown:
         reject_unknown("run()", unknown, ("input", "stream", *RUN_OPTIONS))
     agent = plan.agent
