@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Agent"]
 
-_RUN_OPTION_NAMES = frozenset(RUN_OPTIONS)
 _CONTINUE_OPTION_NAMES = frozenset(CONTINUE_OPTIONS)
 
 logger = logging.getLogger("pilothouse")
@@ -801,11 +800,7 @@ class Agent:
         if options:
             _apply_run_options(plan, options)
         else:
-            plan.output_schema = self.output_schema
-            plan.dependencies = self.dependencies
-            plan.add_dependencies_to_context = self.add_dependencies_to_context
-            plan.add_session_state_to_context = self.add_session_state_to_context
-            plan.add_history_to_context = self.add_history_to_context
+            _agent_defaults(plan)
         user_id = plan.user_id or self.user_id
         session_id = plan.session_id or self.session_id or new_id()
         metadata = plan.metadata if plan.metadata is not None else self.metadata
@@ -849,78 +844,148 @@ def _debug_logging(plan: RunPlan) -> None:
         enable_debug_logging()
 
 
+def _agent_defaults(plan: RunPlan) -> None:
+    """What a run takes from its agent unless one of its options says otherwise."""
+    agent = plan.agent
+    plan.output_schema = agent.output_schema
+    plan.dependencies = agent.dependencies
+    plan.add_dependencies_to_context = agent.add_dependencies_to_context
+    plan.add_session_state_to_context = agent.add_session_state_to_context
+    plan.add_history_to_context = agent.add_history_to_context
+
+
 def _apply_run_options(plan: RunPlan, options: Mapping[str, Any]) -> None:
-    """Check the optional run() arguments and put them on the plan."""
-    # A set, not the tuple: this runs for every run that passes options.
-    unknown = {k: v for k, v in options.items() if k not in _RUN_OPTION_NAMES}
+    """Check the optional run() arguments and put them on the plan.
+
+    Only the options given are looked at, each by its setter in `_RUN_OPTION_SETTERS`: a run
+    passes two or three of them, and this runs for every run that passes any.
+    """
+    setters = _RUN_OPTION_SETTERS
+    unknown = {k: v for k, v in options.items() if k not in setters}
     if unknown:
         reject_unknown("run()", unknown, ("input", "stream", *RUN_OPTIONS))
-    agent = plan.agent
-    get = options.get
-    stream_events = get("stream_events", False)
-    if type(stream_events) is not bool:
-        raise TypeError(f"run(): stream_events must be True or False, not {stream_events!r}.")
-    plan.stream_events = stream_events
-    plan.user_id = get("user_id")
-    plan.session_id = get("session_id")
-    check_type("run()", "user_id", plan.user_id, str, "a str")
-    check_type("run()", "session_id", plan.session_id, str, "a str")
-    retries = get("retries")
-    if retries is None:
-        retries = agent.retries
-    elif type(retries) is not int or retries < 0:
-        raise ValueError(f"run(): retries must be a whole number >= 0, not {retries!r}.")
-    plan.retries = retries
-    state = get("session_state")
-    if state is not None:
-        check_type("run()", "session_state", state, dict, "a dict")
-        check_storable("run()", "session_state", state)
-    plan.session_state = state
-    if "request_limit" in options:
-        plan.request_limit = check_limit("run()", "request_limit", get("request_limit"))
-    if "timeout" in options:
-        plan.timeout = check_seconds("run()", "timeout", get("timeout"))
-    dependencies = agent.dependencies
-    run_deps = get("dependencies")
-    if run_deps is not None:
-        check_type("run()", "dependencies", run_deps, dict, "a dict")
-        dependencies = {**(dependencies or {}), **run_deps}
-    plan.dependencies = dependencies
-    run_meta = get("metadata")
-    if run_meta is not None:
-        check_type("run()", "metadata", run_meta, dict, "a dict")
-        plan.metadata = {**(agent.metadata or {}), **run_meta}
-    add_deps = get("add_dependencies_to_context")
-    plan.add_dependencies_to_context = (
-        agent.add_dependencies_to_context if add_deps is None else bool(add_deps)
-    )
-    add_state = get("add_session_state_to_context")
-    plan.add_session_state_to_context = (
-        agent.add_session_state_to_context if add_state is None else bool(add_state)
-    )
-    add_history = get("add_history_to_context")
-    if add_history and plan.store is None:
+    _agent_defaults(plan)
+    for name, value in options.items():
+        setters[name](plan, value)
+
+
+def _set_flag(name: str) -> Callable[[RunPlan, Any], None]:
+    def set_flag(plan: RunPlan, value: Any) -> None:
+        if type(value) is not bool:
+            raise TypeError(f"run(): {name} must be True or False, not {value!r}.")
+        setattr(plan, name, value)
+
+    return set_flag
+
+
+def _set_text(name: str) -> Callable[[RunPlan, Any], None]:
+    def set_text(plan: RunPlan, value: Any) -> None:
+        check_type("run()", name, value, str, "a str")
+        setattr(plan, name, value)
+
+    return set_text
+
+
+def _set_context_flag(name: str) -> Callable[[RunPlan, Any], None]:
+    """An ``add_*_to_context`` option: None keeps the agent's setting."""
+
+    def set_context_flag(plan: RunPlan, value: Any) -> None:
+        if value is not None:
+            setattr(plan, name, bool(value))
+
+    return set_context_flag
+
+
+def _set_media(kind: str) -> Callable[[RunPlan, Any], None]:
+    def set_media(plan: RunPlan, value: Any) -> None:
+        if value is not None:
+            plan.media = {**plan.media, kind: _check_media(kind, value)}
+
+    return set_media
+
+
+def _set_retries(plan: RunPlan, value: Any) -> None:
+    if value is not None:  # None keeps the agent's
+        if type(value) is not int or value < 0:
+            raise ValueError(f"run(): retries must be a whole number >= 0, not {value!r}.")
+        plan.retries = value
+
+
+def _set_session_state(plan: RunPlan, value: Any) -> None:
+    if value is not None:
+        check_type("run()", "session_state", value, dict, "a dict")
+        check_storable("run()", "session_state", value)
+    plan.session_state = value
+
+
+def _set_request_limit(plan: RunPlan, value: Any) -> None:
+    plan.request_limit = check_limit("run()", "request_limit", value)
+
+
+def _set_timeout(plan: RunPlan, value: Any) -> None:
+    plan.timeout = check_seconds("run()", "timeout", value)
+
+
+def _set_dependencies(plan: RunPlan, value: Any) -> None:
+    if value is not None:  # merged over the agent's
+        check_type("run()", "dependencies", value, dict, "a dict")
+        plan.dependencies = {**(plan.agent.dependencies or {}), **value}
+
+
+def _set_metadata(plan: RunPlan, value: Any) -> None:
+    if value is not None:  # merged over the agent's
+        check_type("run()", "metadata", value, dict, "a dict")
+        plan.metadata = {**(plan.agent.metadata or {}), **value}
+
+
+def _set_add_history(plan: RunPlan, value: Any) -> None:
+    if value and plan.store is None:
         plan.store = _process_store("run()")
-    plan.add_history_to_context = (
-        agent.add_history_to_context if add_history is None else bool(add_history)
-    )
-    plan.debug_mode = bool(get("debug_mode"))
-    rerun = get("rerun", False)
-    if type(rerun) is not bool:
-        raise TypeError(f"run(): rerun must be True or False, not {rerun!r}.")
-    plan.rerun = rerun
-    filters = get("knowledge_filters")
-    check_type("run()", "knowledge_filters", filters, dict, "a dict")
-    plan.knowledge_filters = filters
-    schema = get("output_schema")
-    if schema is not None:
+    if value is not None:
+        plan.add_history_to_context = bool(value)
+
+
+def _set_debug_mode(plan: RunPlan, value: Any) -> None:
+    plan.debug_mode = bool(value)
+
+
+def _set_knowledge_filters(plan: RunPlan, value: Any) -> None:
+    check_type("run()", "knowledge_filters", value, dict, "a dict")
+    plan.knowledge_filters = value
+
+
+def _set_output_schema(plan: RunPlan, value: Any) -> None:
+    if value is not None:  # None keeps the agent's
         from pilothouse.run.structured import check_output_schema
 
-        check_output_schema(schema, "run()")
-    plan.output_schema = schema if schema is not None else agent.output_schema
-    media = {kind: _check_media(kind, get(kind)) for kind in _MEDIA_KINDS if get(kind) is not None}
-    if media:
-        plan.media = media
+        check_output_schema(value, "run()")
+        plan.output_schema = value
+
+
+def _read_by_plan(plan: RunPlan, value: Any) -> None:
+    """``run_id``: read where the run's id is chosen (`Agent._plan`)."""
+
+
+_RUN_OPTION_SETTERS: dict[str, Callable[[RunPlan, Any], None]] = {
+    "stream_events": _set_flag("stream_events"),
+    "rerun": _set_flag("rerun"),
+    "user_id": _set_text("user_id"),
+    "session_id": _set_text("session_id"),
+    "retries": _set_retries,
+    "session_state": _set_session_state,
+    "request_limit": _set_request_limit,
+    "timeout": _set_timeout,
+    "dependencies": _set_dependencies,
+    "metadata": _set_metadata,
+    "add_dependencies_to_context": _set_context_flag("add_dependencies_to_context"),
+    "add_session_state_to_context": _set_context_flag("add_session_state_to_context"),
+    "add_history_to_context": _set_add_history,
+    "debug_mode": _set_debug_mode,
+    "knowledge_filters": _set_knowledge_filters,
+    "output_schema": _set_output_schema,
+    "run_id": _read_by_plan,
+    **{kind: _set_media(kind) for kind in _MEDIA_KINDS},
+}
 
 
 def _check_media(kind: str, items: Any) -> list[Any]:

@@ -57,7 +57,6 @@ class RunState:
     session_io: SessionIO | None = None
     by_name: Mapping[str, Function] = MappingProxyType({})
     ids: Mapping[str, Any] = MappingProxyType({})
-    events: list[ev.BaseRunEvent] | tuple[()] = ()
     calls_made = 0
     model_requests = 0
     over_limit = False
@@ -94,6 +93,8 @@ class RunState:
         # Whether the run's progress is stored after every step (a store, checkpoint="step").
         self.checkpoints = plan.store is not None and agent.checkpoint == "step"
         self.messages: list[Message] = []
+        # Events for the driver to yield after the step that produced them.
+        self.events: list[ev.BaseRunEvent] = []
         self.output_retries_left = agent.output_retries
 
     # The tools offered and the tool choice of the next model request (set by *prepare*).
@@ -122,15 +123,11 @@ class RunState:
         if self.store_events:
             self.keep(event)
         if self.stream_events:
-            self.queue(event)
+            self.events.append(event)
 
     def queue(self, event: ev.BaseRunEvent) -> None:
         """An event for the driver to yield after the step."""
-        events = self.events
-        if events:
-            events.append(event)
-        else:
-            self.events = [event]
+        self.events.append(event)
 
     def keep(self, event: ev.BaseRunEvent) -> None:
         """Record an event on the run's output (``store_events``)."""
@@ -142,9 +139,8 @@ class RunState:
     def take_events(self) -> Sequence[ev.BaseRunEvent]:
         """The events the last step produced, in order; the buffer starts empty again."""
         events = self.events
-        if not events:
-            return ()
-        self.events = ()
+        if events:
+            self.events = []
         return events
 
     def elapsed(self) -> float:

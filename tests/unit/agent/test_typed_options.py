@@ -49,3 +49,10 @@ def test_misspelt_options_and_wrong_types_are_type_errors(tmp_path: Path) -> Non
     }
     # Line numbers of CALLER (its first line is empty): the calls that are wrong, and only those.
     assert flagged == {7, 8, 10, 14}, report
+
+
+def test_every_typed_run_option_is_applied_and_no_other() -> None:
+    from pilothouse.agent import agent as agent_module
+    from pilothouse.agent.options import RUN_OPTIONS
+
+    assert set(agent_module._RUN_OPTION_SETTERS) == set(RUN_OPTIONS)
